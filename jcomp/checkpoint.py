@@ -1,0 +1,113 @@
+"""Checkpoints in a workdir (orbax `CheckpointManager`), the resolved config beside them, model identity.
+
+  <workdir>/config.json            the config the run started with (written atomically)
+  <workdir>/checkpoints/<step>/    orbax checkpoints of {step, params, batch_stats, opt_state}; last k kept
+
+A workdir belongs to one model: restarting with a config whose `model`/`system` differ is refused (fields
+such as num_train_steps or the learning rate may change between restarts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+CONFIG_FILE = "config.json"
+MODEL_FIELDS = ("system", "model")
+
+
+class CheckpointError(ValueError):
+  """A workdir or checkpoint that does not fit the request."""
+
+
+def write_atomic(path: str, data: bytes) -> None:
+  """Writes `data` to `path` through a temporary file and a rename (never a half-written file)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def config_to_json(config: ml_collections.ConfigDict) -> str:
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise CheckpointError(f"{workdir!r} holds no {CONFIG_FILE} (not a jcomp workdir or model)")
+  with open(path) as f:
+    d = json.load(f)
+  _tuples(d["model"]["context"], "kernel_size")
+  return ml_collections.ConfigDict(d)
+
+
+def _tuples(d: dict, key: str) -> None:
+  if key in d and isinstance(d[key], list):
+    d[key] = tuple(d[key])
+
+
+def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Raises CheckpointError if `workdir` holds a run of a different model."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = json.loads(config_to_json(config))
+  diffs = []
+  for field in MODEL_FIELDS:
+    a, b = _flatten(old.get(field), field), _flatten(new.get(field), field)
+    diffs += [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+  if diffs:
+    raise CheckpointError(f"workdir {workdir!r} holds a checkpoint of a different config ("
+                          + "; ".join(diffs[:4]) + "); use a new --workdir")
+
+
+def _flatten(d, prefix: str) -> dict:
+  if not isinstance(d, dict):
+    return {prefix: d}
+  out = {}
+  for k, v in d.items():
+    out.update(_flatten(v, f"{prefix}.{k}"))
+  return out
+
+
+def manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, "checkpoints")),
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
+  mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+  mngr.wait_until_finished()
+
+
+def restore(mngr: ocp.CheckpointManager, abstract_state, step: int | None = None):
+  step = mngr.latest_step() if step is None else step
+  return mngr.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def model_id(config: ml_collections.ConfigDict, variables) -> bytes:
+  """16-byte identity of a model: SHA-256 of its model config and its weights (bytes, in tree order)."""
+  h = hashlib.sha256()
+  h.update(json.dumps({k: config.to_dict()[k] for k in MODEL_FIELDS}, sort_keys=True, default=list).encode())
+  for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]:
+    h.update(jax.tree_util.keystr(path).encode())
+    h.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
+  return h.digest()[:16]

@@ -1,0 +1,57 @@
+"""Losses of Mentzer et al. 2018, in bits (Sec. 3.3-3.5, eq. 13, 19-21).
+
+Coding costs are returned per symbol (bits / symbol, averaged over the batch) unless the name says
+otherwise; `bpp` divides the summed bits by the number of pixels of the (unpadded) image.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jcomp import metrics
+
+LOG2E = 1.4426950408889634
+
+
+def symbol_bits(logits: jnp.ndarray, symbols: jnp.ndarray) -> jnp.ndarray:
+  """-log2 P(symbol) per position. logits (..., L), symbols (...) int -> bits (...) float32."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  return -jnp.take_along_axis(logp, symbols[..., None], axis=-1)[..., 0] * LOG2E
+
+
+def coding_cost(bits: jnp.ndarray) -> jnp.ndarray:
+  """C (eq. 13), mean bits per symbol over a (B, ...) batch."""
+  return jnp.mean(bits)
+
+
+def masked_coding_cost(bits: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+  """MC (eq. 19): bits weighted by the (ceil'ed) mask, mean per symbol. Gradient reaches the mask."""
+  return jnp.mean(bits * mask)
+
+
+def rate_term(bits_per_symbol: jnp.ndarray, beta: float, target: float) -> jnp.ndarray:
+  """beta * max(H - t, 0): the clipped rate term, switched off below the target t (bits/symbol)."""
+  return beta * jax.nn.relu(bits_per_symbol - target)
+
+
+def distortion(x: jnp.ndarray, x_hat: jnp.ndarray, kind: str) -> tuple[jnp.ndarray, dict]:
+  """Mean distortion over the batch and its metrics. x, x_hat (B, H, W, 3) in [0, 255].
+
+  kind 'ms_ssim': 1 - MS-SSIM (to be scaled by K_d); 'mse': MSE / 255^2 (same scale convention).
+  """
+  ms_ssim = metrics.ms_ssim(x, x_hat)
+  mse = metrics.mse(x, x_hat)
+  psnr = 10.0 * jnp.log10(255.0**2 / jnp.maximum(mse, 1e-10))
+  if kind == "ms_ssim":
+    d = 1.0 - ms_ssim
+  elif kind == "mse":
+    d = mse / 255.0**2
+  else:
+    raise ValueError(f"unknown distortion {kind!r}; choose 'ms_ssim' or 'mse'")
+  return jnp.mean(d), dict(ms_ssim=jnp.mean(ms_ssim), psnr=jnp.mean(psnr), mse=jnp.mean(mse))
+
+
+def l2_penalty(params) -> jnp.ndarray:
+  """0.5 * sum of squared weights (the L2 term whose gradient weight decay adds)."""
+  return 0.5 * sum(jnp.sum(p.astype(jnp.float32) ** 2) for p in jax.tree_util.tree_leaves(params))

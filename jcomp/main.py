@@ -1,0 +1,40 @@
+"""Trains a jcomp model: `python -m jcomp.main --config=configs/med.py --workdir=DIR`.
+
+Intentionally short (as Flax's examples): flags, then `train.train_and_evaluate`. Bad input (config typo,
+missing data, a workdir of another model) ends with a one-line error and exit status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file("config", None, "Training config file (e.g. configs/med.py).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Where checkpoints, config.json and TensorBoard events go.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # orbax logs every file operation at INFO
+  from jcomp import train  # pylint: disable=g-import-not-at-top (after flags: keeps --help fast)
+  from jcomp.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
+  from jcomp.data.sources import DataError  # pylint: disable=g-import-not-at-top
+  try:
+    train.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+  except (DataError, CheckpointError, ValueError, train.TrainingDiverged) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run():
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,24 @@
+"""Explicit tables of the model parts, looked up by the name in the config."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import ml_collections
+
+from jcomp.models.compressor import Autoencoder, build_autoencoder, to_volume
+from jcomp.models.context_model import ContextModel3D
+
+CONTEXT_MODELS = ("masked3d",)
+
+
+def build_context_model(model_config: ml_collections.ConfigDict):
+  """The context model named by `model_config.context.name`."""
+  c = model_config.context
+  if c.name == "masked3d":
+    return ContextModel3D(num_centers=model_config.num_centers, features=c.features,
+                          num_residual_units=c.num_residual_units,
+                          kernel_size=tuple(c.kernel_size), dtype=jnp.dtype(model_config.dtype))
+  raise ValueError(f"unknown context model {c.name!r}; choose one of {CONTEXT_MODELS}")
+
+
+__all__ = ["Autoencoder", "build_autoencoder", "build_context_model", "to_volume"]

@@ -1,0 +1,311 @@
+"""Training of a compression autoencoder and its context model, concurrently (Mentzer et al. 2018, Sec. 3.5).
+
+One jitted `train_step` updates E, D, the centers (eq. 20) and P (eq. 21) together. The two objectives are
+one scalar with stop_gradients:
+
+  loss = K_d d(x, x_hat) + beta max(H - t, 0)        H from P with *frozen* params (gradient to E, D, Q)
+       + C                                           C from P with a *gradient-stopped input* (gradient to P)
+
+H is the reference code's mean of the masked (eq. 19) and unmasked (eq. 13) bits per symbol. One
+`optax.multi_transform` gives each labelled group (ae / centers / context) its own Adam, L2 weight decay and
+staircase learning-rate schedule. Data parallel: `jit` over a NamedSharding mesh (see `jcomp.sharding`).
+
+`train_and_evaluate` is the imperative shell: data, resume, loop, logging, eval, checkpoints, signals.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import signal
+import time
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jcomp import checkpoint, losses, metrics, sharding
+from jcomp.data import sources
+from jcomp.models import build_autoencoder, build_context_model, to_volume
+from jcomp.models.quantizer import quantizer_centers
+
+Params = Any
+
+
+class TrainingDiverged(RuntimeError):
+  """The loss became NaN or infinite."""
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jnp.ndarray
+  params: Params          # {'autoencoder': ..., 'context': ...}
+  batch_stats: Params     # BatchNorm statistics of the autoencoder
+  opt_state: optax.OptState
+
+
+@flax.struct.dataclass
+class Models:
+  """The two networks of a system (static: Flax modules hold no state)."""
+  autoencoder: nn.Module = flax.struct.field(pytree_node=False)
+  context: nn.Module = flax.struct.field(pytree_node=False)
+
+
+def build_models(config: ml_collections.ConfigDict) -> Models:
+  return Models(build_autoencoder(config.model), build_context_model(config.model))
+
+
+def param_labels(params: Params) -> Params:
+  """'context' for P, 'centers' for the quantizer centers, 'ae' for everything else."""
+  def label(path, _):
+    keys = [getattr(p, "key", str(p)) for p in path]
+    if keys[0] == "context":
+      return "context"
+    return "centers" if "centers" in keys else "ae"
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  o = config.optim
+
+  def adam(lr: float, wd: float) -> optax.GradientTransformation:
+    schedule = optax.exponential_decay(lr, o.lr_decay_steps, o.lr_decay, staircase=True)
+    return optax.chain(optax.add_decayed_weights(wd), optax.scale_by_adam(),
+                       optax.scale_by_learning_rate(schedule))
+
+  tx = optax.multi_transform(
+      {"ae": adam(o.ae_lr, o.ae_weight_decay), "centers": adam(o.ae_lr, o.centers_weight_decay),
+       "context": adam(o.context_lr, o.context_weight_decay)}, param_labels)
+  if o.grad_clip > 0:
+    tx = optax.chain(optax.clip_by_global_norm(o.grad_clip), tx)
+  return tx
+
+
+def learning_rates(config: ml_collections.ConfigDict, step) -> dict[str, jnp.ndarray]:
+  o = config.optim
+  f = lambda lr: lr * o.lr_decay ** jnp.floor(step / o.lr_decay_steps)
+  return {"lr_ae": f(o.ae_lr), "lr_context": f(o.context_lr)}
+
+
+def init_variables(models: Models, config: ml_collections.ConfigDict, rng: jax.Array) -> dict:
+  """Fresh {'params', 'batch_stats'} for both networks (float32)."""
+  s = config.crop_size
+  x = jnp.zeros((1, s, s, 3), jnp.float32)
+  k_ae, k_ctx = jax.random.split(rng)
+  ae_vars = models.autoencoder.init(k_ae, x, train=False)
+  K, h = config.model.num_channels, s // 8
+  ctx_vars = models.context.init(k_ctx, jnp.zeros((1, K, h, h)), 0.0)
+  return {"params": {"autoencoder": ae_vars["params"], "context": ctx_vars["params"]},
+          "batch_stats": ae_vars.get("batch_stats", {})}
+
+
+def create_train_state(models: Models, config: ml_collections.ConfigDict, tx, rng) -> TrainState:
+  v = init_variables(models, config, rng)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=v["params"], batch_stats=v["batch_stats"],
+                    opt_state=tx.init(v["params"]))
+
+
+def forward(models: Models, config: ml_collections.ConfigDict, params: Params, batch_stats: Params,
+            x: jnp.ndarray, train: bool, step=None):
+  """The whole system on a batch x (B, H, W, 3) float32 in [0, 255].
+
+  Returns (loss, (metrics, new_batch_stats)); metrics in bits per symbol (`bits_per_symbol`, `H`), bpp
+  (`bpp_est` = C K / 64, all symbols coded), MS-SSIM, PSNR (dB).
+  """
+  c = config
+  ae_vars = {"params": params["autoencoder"], "batch_stats": batch_stats}
+  if train:
+    out, updates = models.autoencoder.apply(ae_vars, x, train=True, mutable=["batch_stats"])
+    new_stats = updates["batch_stats"]
+  else:
+    out, new_stats = models.autoencoder.apply(ae_vars, x, train=False), batch_stats
+  centers = quantizer_centers(params["autoencoder"].get("quant"), c.model.quantizer)
+  pad = jax.lax.stop_gradient(centers[0])
+  values, symbols, mask = (to_volume(out[k]) for k in ("values", "symbols", "mask"))
+  # P learns on its own loss (eq. 21): gradient-stopped input.
+  bits_p = losses.symbol_bits(
+      models.context.apply({"params": params["context"]}, jax.lax.stop_gradient(values), pad), symbols)
+  coding = losses.coding_cost(bits_p)
+  # E, D, Q see P frozen (eq. 20).
+  bits_ae = losses.symbol_bits(
+      models.context.apply({"params": jax.lax.stop_gradient(params["context"])}, values, pad), symbols)
+  h_est = 0.5 * (losses.masked_coding_cost(bits_ae, mask) + losses.coding_cost(bits_ae))
+  dist, dm = losses.distortion(x, out["x_hat"], c.loss.distortion)
+  beta = c.loss.beta
+  if step is not None and c.loss.rate_warmup_steps > 0:
+    beta = jnp.where(step >= c.loss.rate_warmup_steps, beta, 0.0)
+  rate = losses.rate_term(h_est, beta, c.loss.target_bits_per_symbol)
+  loss = c.loss.distortion_weight * dist + rate + coding
+  K = c.model.num_channels
+  m = dict(loss=loss, distortion=dist, rate_term=rate, bits_per_symbol=coding, H=h_est,
+           bpp_est=coding * K / 64.0, importance=jnp.mean(out["mask"]), **dm)
+  return loss, (m, new_stats)
+
+
+def train_step(models: Models, config: ml_collections.ConfigDict, tx, state: TrainState,
+               batch: jnp.ndarray) -> tuple[TrainState, dict]:
+  """One step on a global batch (B, S, S, 3) uint8. Pure; jit it (see `jit_train_step`)."""
+  x = batch.astype(jnp.float32)
+  grad_fn = jax.value_and_grad(
+      functools.partial(forward, models, config, train=True, step=state.step), has_aux=True)
+  (_, (m, new_stats)), grads = grad_fn(state.params, state.batch_stats, x)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  m.update(learning_rates(config, state.step))
+  m["grad_norm"] = optax.global_norm(grads)
+  return state.replace(step=state.step + 1, params=params, batch_stats=new_stats,
+                       opt_state=opt_state), m
+
+
+def eval_step(models: Models, config: ml_collections.ConfigDict, state: TrainState,
+              batch: jnp.ndarray) -> dict:
+  """Metrics with BatchNorm running averages on a batch (B, S, S, 3) uint8."""
+  _, (m, _) = forward(models, config, state.params, state.batch_stats, batch.astype(jnp.float32),
+                      train=False)
+  return m
+
+
+def jit_train_step(models, config, tx, mesh):
+  rep, data = sharding.replicated(mesh), sharding.batch_sharded(mesh)
+  return jax.jit(functools.partial(train_step, models, config, tx), in_shardings=(rep, data),
+                 out_shardings=(rep, rep), donate_argnums=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# The imperative shell.
+# ------------------------------------------------------------------------------------------------
+
+def _validate(config: ml_collections.ConfigDict) -> None:
+  if config.crop_size % 8:
+    raise ValueError(f"crop_size must be a multiple of 8, got {config.crop_size}")
+  if config.data.eval_crop_size % 8:
+    raise ValueError(f"data.eval_crop_size must be a multiple of 8, got {config.data.eval_crop_size}")
+  n = jax.device_count()
+  if config.batch_size % n:
+    raise ValueError(f"batch_size {config.batch_size} is not divisible by the {n} devices")
+
+
+def _format(step: int, m: dict, img_s: float) -> str:
+  return (f"step {step:7d} | {img_s:7.1f} img/s | loss {m['loss']:.4f} | bpp_est {m['bpp_est']:.3f} | "
+          f"ms_ssim {m['ms_ssim']:.4f} | psnr {m['psnr']:.2f} | H {m['H']:.3f} | "
+          f"imp {m['importance']:.2f} | lr {m['lr_ae']:.1e}")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
+  sharding.initialize_distributed()
+  _validate(config)
+  # ---- everything that can fail on bad input, before anything is written ----
+  checkpoint.check_compatible(workdir, config)
+  d = config.data
+  train_images = sources.open_source(d.source, d.train_split, d.data_dir, d.get("manual_dir", ""))
+  eval_images = sources.eval_images(
+      sources.open_source(d.source, d.eval_split, d.data_dir, d.get("manual_dir", "")),
+      d.num_eval_images, d.eval_crop_size)
+  batches = sources.TrainBatches(train_images, config.batch_size, config.crop_size, config.seed,
+                                 jax.process_index(), jax.process_count(), cache=d.cache)
+  # ---- model, optimizer, sharded state ----
+  mesh = sharding.make_mesh()
+  models = build_models(config)
+  tx = make_optimizer(config)
+  rep = sharding.replicated(mesh)
+  init = jax.jit(functools.partial(create_train_state, models, config, tx), out_shardings=rep)
+  rng = jax.random.PRNGKey(config.seed)
+  abstract = jax.eval_shape(init, rng)
+  mngr = checkpoint.manager(workdir, config.keep_checkpoints)
+  if mngr.latest_step() is not None:
+    state = checkpoint.restore(mngr, _sharded_abstract(abstract, rep))
+    logging.info("resumed from step %d", int(state.step))
+  else:
+    state = init(rng)
+    if config.init_from:
+      state = state.replace(**load_variables(config.init_from, abstract, rep))
+  if jax.process_index() == 0:
+    checkpoint.write_atomic(os.path.join(workdir, checkpoint.CONFIG_FILE),
+                            checkpoint.config_to_json(config).encode())
+  step_fn = jit_train_step(models, config, tx, mesh)
+  eval_fn = jax.jit(functools.partial(eval_step, models, config), in_shardings=(rep, None),
+                    out_shardings=rep)
+  writer = _writer(workdir)
+  stop = {"signal": None}
+  previous = signal.signal(signal.SIGTERM, lambda s, f: stop.update(signal=s))
+  start = int(state.step)
+  last_checked = start
+  t0, n0 = time.time(), start
+  try:
+    it = batches.iterate(start)
+    for step in range(start + 1, config.num_train_steps + 1):
+      state, m = step_fn(state, sharding.global_batch(next(it), mesh))
+      last = step == config.num_train_steps
+      if step % config.log_every_steps == 0 or last or stop["signal"]:
+        m = jax.device_get(m)
+        _check_finite(m, last_checked, step)
+        last_checked = step
+        img_s = (step - n0) * config.batch_size / max(time.time() - t0, 1e-9)
+        t0, n0 = time.time(), step
+        if jax.process_index() == 0:
+          print(_format(step, m, img_s), flush=True)
+          _write_scalars(writer, step, {**m, "img_per_s": img_s}, "train")
+      if step % config.eval_every_steps == 0 or last:
+        em = jax.device_get(eval_fn(state, eval_images))
+        if jax.process_index() == 0:
+          print(f"eval  {step:7d} | bpp_est {em['bpp_est']:.3f} | ms_ssim {em['ms_ssim']:.4f} | "
+                f"psnr {em['psnr']:.2f} | imp {em['importance']:.2f}", flush=True)
+          _write_scalars(writer, step, em, "eval")
+      if step % config.checkpoint_every_steps == 0 or last or stop["signal"]:
+        _check_finite(jax.device_get(m), last_checked, step)
+        checkpoint.save(mngr, step, state)
+      if stop["signal"]:
+        print(f"received signal {stop['signal']}: saved step {step}, exiting", flush=True)
+        break
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+    mngr.close()
+    if writer is not None:
+      writer.close()
+  return state
+
+
+def _check_finite(m: dict, since: int, step: int) -> None:
+  if not math.isfinite(float(m["loss"])):
+    raise TrainingDiverged(f"loss is {float(m['loss'])} at a step in ({since}, {step}]; stopped without "
+                           "saving: the last checkpoint is the last good state")
+
+
+def _sharded_abstract(abstract, sharding_):
+  return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding_),
+                                abstract)
+
+
+def load_variables(source: str, abstract: TrainState, sharding_=None) -> dict:
+  """{'params', 'batch_stats'} of the latest checkpoint in workdir `source` (for `config.init_from`)."""
+  mngr = checkpoint.manager(source, 1)
+  if mngr.latest_step() is None:
+    raise checkpoint.CheckpointError(f"{source!r} holds no checkpoint to initialise from")
+  target = _sharded_abstract(abstract, sharding_) if sharding_ is not None else abstract
+  restored = checkpoint.restore(mngr, target)
+  mngr.close()
+  return {"params": restored.params, "batch_stats": restored.batch_stats}
+
+
+def _writer(workdir: str):
+  if jax.process_index() != 0:
+    return None
+  from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+  return SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+
+def _write_scalars(writer, step: int, m: dict, prefix: str) -> None:
+  if writer is None:
+    return
+  for k, v in m.items():
+    if np.ndim(v) == 0:
+      writer.add_scalar(f"{prefix}/{k}", float(v), step)
+  writer.flush()
