@@ -128,6 +128,7 @@ def _decode_jxl(data: bytes) -> np.ndarray:
 
 def _registry() -> dict[str, ImageCodec]:
   jpeg_q = (3, 5, 10, 20, 30, 45, 60, 75, 90)
+  hevc_q = (10, 15, 20, 25, 30, 35, 40, 45, 50, 60)
   return {c.name: c for c in (
       ImageCodec("jpeg420", jpeg_q, "JPEG 4:2:0 (libjpeg via Pillow)",
                  _pillow_encoder("JPEG", subsampling=2), _pillow_decode),
@@ -136,13 +137,13 @@ def _registry() -> dict[str, ImageCodec]:
       ImageCodec("jpeg2000", (0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0),
                  "JPEG 2000 (OpenJPEG via Pillow, 9/7 + ICT)", _encode_jpeg2000, _pillow_decode,
                  setting_format="{}bpp"),
-      ImageCodec("webp", (0, 5, 10, 20, 40, 60, 75, 85, 95), "WebP (libwebp via Pillow)",
+      ImageCodec("webp", (0, 2, 5, 10, 20, 35, 50, 70, 85, 95), "WebP (libwebp via Pillow)",
                  _pillow_encoder("WEBP", method=4), _pillow_decode),
       ImageCodec("avif", (10, 20, 30, 40, 50, 60, 70, 80, 90), "AVIF 4:2:0 (libavif via Pillow)",
                  _pillow_encoder("AVIF", subsampling="4:2:0", speed=6), _pillow_decode),
-      ImageCodec("hevc", (10, 15, 20, 25, 30, 40, 50, 60, 70),
+      ImageCodec("hevc", hevc_q,
                  "HEVC intra 4:2:0 in HEIF (x265 via pillow_heif)", _heif_encoder(420), _heif_decode),
-      ImageCodec("hevc444", (10, 15, 20, 25, 30, 40, 50, 60, 70),
+      ImageCodec("hevc444", hevc_q,
                  "HEVC intra 4:4:4 in HEIF (x265 via pillow_heif)", _heif_encoder(444), _heif_decode),
       ImageCodec("jxl", (5, 15, 30, 45, 60, 72, 82, 90, 95), "JPEG XL (pillow_jxl plugin)",
                  _encode_jxl, _decode_jxl),

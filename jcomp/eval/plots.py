@@ -20,6 +20,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jcomp import metrics as metrics_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jcomp.eval.aggregate import Curve  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+MS_SSIM_FLOOR = 0.8
 METRIC_LABELS = {"ms_ssim": "MS-SSIM", "ms_ssim_db": "MS-SSIM [dB]", "psnr": "PSNR [dB]"}
 
 
@@ -35,7 +36,7 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
     path: output PNG.
     kinds: method → "classical" | "learned" | "anchor" (default "classical").
     setting_means: method → setting → plain means (keys "bpp_real", metric); drawn as markers for
-      learned methods (so single-point methods appear too).
+      learned methods and for any method without a curve (so single-point methods appear too).
     title: figure title.
     bpp_max: x-axis limit in bpp (None: all data).
   """
@@ -43,7 +44,7 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
   setting_means = setting_means or {}
   fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-  methods = sorted(set(curves) | {m for m in setting_means if kinds.get(m) == "learned"},
+  methods = sorted(set(curves) | set(setting_means),
                    key=lambda m: ({"anchor": 2, "learned": 1}.get(kinds.get(m, ""), 0), m))
   for i, method in enumerate(methods):
     kind = kinds.get(method, "classical")
@@ -55,7 +56,7 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
       x, y = _clip(curve.bpp, curve.values[metric], bpp_max)
       ax.plot(x, y, style, color=color, lw=1.6 if kind != "classical" else 1.2, label=method)
       labelled = True
-    if kind == "learned" and method in setting_means:
+    if (kind == "learned" or not labelled) and method in setting_means:
       pts = [(s["bpp_real"], s.get(metric, math.nan)) for s in setting_means[method].values()]
       pts = [(b, v) for b, v in pts if math.isfinite(b) and math.isfinite(v)
              and (bpp_max is None or b <= bpp_max)]
@@ -63,12 +64,14 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
         xs, ys = zip(*sorted(pts))
         ax.plot(xs, ys, "o" if labelled else "o-", color=color, ms=6,
                 label=None if labelled else method)
+  if metric == "ms_ssim" and ax.get_ylim()[0] < MS_SSIM_FLOOR:
+    ax.set_ylim(bottom=MS_SSIM_FLOOR)  # As Fig. 1: the low-rate tail of JPEG would flatten the rest.
   ax.set_xlabel("bpp (bits per original pixel)")
   ax.set_ylabel(METRIC_LABELS.get(metric, metric))
   if bpp_max is not None:
     ax.set_xlim(0, bpp_max)
   ax.grid(True, alpha=0.3)
-  if methods:
+  if ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize=8, loc="lower right")
   if title:
     ax.set_title(title)
@@ -152,8 +155,7 @@ def plot_importance_and_latents(image: np.ndarray, importance_map: np.ndarray | 
   ax.axis("off")
 
   cells = grid[1].subgridspec(nrows, ncols, wspace=0.05, hspace=0.25)
-  cmap = plt.get_cmap("RdBu_r").copy()
-  cmap.set_bad("0.75")
+  cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.75")
   for slot, c in enumerate(channels):
     ax = fig.add_subplot(cells[slot // ncols, slot % ncols])
     channel = latents[:, :, c]

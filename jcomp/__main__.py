@@ -1,0 +1,5 @@
+import sys
+
+from jcomp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,608 @@
+"""Rate–distortion evaluation: really encode and decode a set of images with classical codecs and
+learned models, measure real bpp, MS-SSIM and PSNR, and write per-image rows, averaged curves (the
+paper's bpp-grid rule, `aggregate.py`), BD-rates (`bd_rate.py`) and plots (`plots.py`).
+
+    python -m jcomp.eval --images=DIR_OR_GLOB_OR_tfds:NAME[:SPLIT] --out=DIR \
+        [--codecs=jpeg420,webp,...|none] [--models=mentzer2018-med,model:SPEC,...] [--save] \
+        [--max-images=N] [--sweep=webp=10,50,90] [--anchors=auto|none|NAME,...]
+
+Outputs in `--out`:
+  per_image.csv   one row per (method, setting, image), appended and flushed one at a time; a re-run
+                  skips the rows already there (resumable). bpp = 8·bytes / (H·W of the original).
+  summary.json    per method: averaged curve (bpp grid, mean MS-SSIM, MS-SSIM dB of it, mean PSNR,
+                  n_images) and plain means per setting; anchors; the BD-rate tables.
+  bd_rate.md      BD-rate of every method vs. every other, on MS-SSIM dB and on PSNR.
+  rd_ms_ssim.png, rd_ms_ssim_db.png, rd_psnr.png
+  recon/<method>/<setting>/<image>.png   with --save.
+
+Learned models are named `model:SPEC` or by a plain name that is not a codec, and are loaded with
+`jcomp.coding.codec.load_codec(SPEC)`; a loaded codec named `<system>-<rate>` (the zoo's convention,
+e.g. "mentzer2018-med") becomes method `<system>`, setting `<rate>`, so the models of one system form
+one curve. Summaries are computed from all rows in per_image.csv, including earlier runs'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import glob
+import io
+import json
+import math
+import os
+import pathlib
+import re
+import sys
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from jcomp import metrics as metrics_lib
+from jcomp.eval import aggregate
+from jcomp.eval import anchors as anchors_lib
+from jcomp.eval import bd_rate as bd_rate_lib
+from jcomp.eval import codecs as codecs_lib
+
+CSV_COLUMNS = ("method", "setting", "image", "height", "width", "bpp_real", "bpp_est", "ms_ssim",
+               "ms_ssim_db", "psnr", "encode_s", "decode_s")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+BD_METRICS = ("ms_ssim_db", "psnr")
+
+
+class EvalError(Exception):
+  """A user-facing error: bad arguments, no images, unknown method. One line."""
+
+
+def _notice(msg: str) -> None:
+  print(f"[jcomp.eval] {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Images.
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRef:
+  """An image to evaluate: `name` (unique within the set; the `image` column) and a loader."""
+  name: str
+  load: Callable[[], np.ndarray]
+
+
+def _load_file(path: pathlib.Path) -> np.ndarray:
+  with Image.open(path) as im:
+    return np.asarray(im.convert("RGB"))
+
+
+def list_images(spec: str, max_images: int | None = None) -> list[ImageRef]:
+  """The images named by `spec`: a folder (its image files, sorted), a glob, a single file, or
+  `tfds:NAME[:SPLIT]` (default split "test"). At most `max_images` (the first ones)."""
+  if spec.startswith("tfds:"):
+    refs = _tfds_images(spec, max_images)
+  else:
+    if any(ch in spec for ch in "*?["):
+      paths = [pathlib.Path(p) for p in sorted(glob.glob(spec, recursive=True))]
+      paths = [p for p in paths if p.is_file()]
+    elif os.path.isdir(spec):
+      paths = sorted(p for p in pathlib.Path(spec).iterdir()
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    elif os.path.isfile(spec):
+      paths = [pathlib.Path(spec)]
+    else:
+      paths = []
+    if max_images is not None:
+      paths = paths[:max_images]
+    root = pathlib.Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else None
+    refs = [ImageRef(str(p.relative_to(root)) if root else p.name,
+                     (lambda p=p: _load_file(p))) for p in paths]
+  return refs
+
+
+def _tfds_images(spec: str, max_images: int | None) -> list[ImageRef]:
+  parts = spec.split(":")
+  name = parts[1] if len(parts) > 1 else ""
+  split = parts[2] if len(parts) > 2 and parts[2] else "test"
+  if not name:
+    raise EvalError(f"Bad image spec {spec!r}; expected tfds:NAME[:SPLIT].")
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise EvalError(f"{spec}: tensorflow_datasets is not installed ({e}).") from e
+  try:
+    source = tfds.data_source(name, split=split)
+  except Exception as e:  # pylint: disable=broad-except
+    raise EvalError(f"{spec}: cannot open the TFDS data source: {str(e).splitlines()[0]}") from e
+  n = len(source) if max_images is None else min(len(source), max_images)
+
+  def load(i: int) -> np.ndarray:
+    img = np.asarray(source[i]["image"])
+    if img.ndim == 2:
+      img = img[..., None]
+    if img.shape[-1] == 1:
+      img = np.repeat(img, 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3].astype(np.uint8))
+
+  return [ImageRef(f"{name}/{split}/{i:05d}", (lambda i=i: load(i))) for i in range(n)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Methods.
+
+
+@dataclasses.dataclass
+class _Method:
+  """One method to run: `method` name, kind, and its points (setting, encode, decode)."""
+  method: str
+  kind: str  # "classical" | "learned"
+  # setting → (encode(img) -> (bytes, bpp_est or None), decode(bytes) -> img)
+  points: dict[str, tuple[Callable[[np.ndarray], tuple[bytes, float | None]],
+                          Callable[[bytes], np.ndarray]]]
+
+
+def _classical(codec: codecs_lib.ImageCodec, qualities: Sequence[Any] | None) -> _Method:
+  points = {}
+  for q in (codec.qualities if qualities is None else qualities):
+    points[codec.setting(q)] = ((lambda img, q=q: (codec.encode(img, q), None)), codec.decode)
+  return _Method(codec.name, "classical", points)
+
+
+def split_model_name(name: str) -> tuple[str, str]:
+  """"mentzer2018-med" → ("mentzer2018", "med"); a name without "-" → (name, "default")."""
+  if "-" in name.strip("-"):
+    method, setting = name.rsplit("-", 1)
+    return method, setting
+  return name, "default"
+
+
+def _default_codec_loader(spec: str):
+  from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
+  return load_codec(spec)
+
+
+def _resolve_methods(methods: Sequence[str], codec_loader: Callable[[str], Any] | None,
+                     qualities: Mapping[str, Sequence[Any]] | None) -> list[_Method]:
+  qualities = qualities or {}
+  out: list[_Method] = []
+  for spec in methods:
+    spec = spec.strip()
+    if not spec:
+      continue
+    if spec.startswith("codec:") or codecs_lib.is_codec_name(spec):
+      name = spec.removeprefix("codec:")
+      try:
+        codec = codecs_lib.get_codec(name)
+      except ValueError as e:
+        raise EvalError(str(e)) from e
+      except codecs_lib.CodecUnavailableError as e:
+        _notice(f"skipping {e}")
+        continue
+      if not any(m.method == codec.name for m in out):
+        out.append(_classical(codec, qualities.get(name)))
+      continue
+    model_spec = spec.removeprefix("model:")
+    loader = codec_loader or _default_codec_loader
+    try:
+      codec = loader(model_spec)
+    except ImportError as e:
+      raise EvalError(f"Cannot load model {model_spec!r}: the learned codec is unavailable ({e}).") from e
+    except Exception as e:  # pylint: disable=broad-except  # one-line message for any loader failure.
+      msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+      raise EvalError(f"Unknown or unloadable model {model_spec!r}: {msg}") from e
+    method, setting = split_model_name(str(codec.name))
+
+    def encode(img: np.ndarray, codec=codec) -> tuple[bytes, float | None]:
+      data, info = codec.compress(img)
+      est = (info or {}).get("bpp_est")
+      return data, (None if est is None else float(est))
+
+    existing = next((m for m in out if m.method == method and m.kind == "learned"), None)
+    if existing is None:
+      existing = _Method(method, "learned", {})
+      out.append(existing)
+    existing.points[setting] = (encode, codec.decompress)
+  return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The per-image CSV.
+
+
+def _open_csv(path: pathlib.Path) -> set[tuple[str, str, str]]:
+  """Prepares `path` for appending (header if new, a torn last line removed); returns done keys."""
+  if not path.exists() or path.stat().st_size == 0:
+    with path.open("w", newline="") as f:
+      csv.writer(f).writerow(CSV_COLUMNS)
+    return set()
+  raw = path.read_bytes()
+  if not raw.endswith(b"\n"):  # A run killed mid-row: drop the partial row.
+    raw = raw[:raw.rfind(b"\n") + 1]
+    path.write_bytes(raw)
+  rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
+  if not rows or tuple(rows[0]) != CSV_COLUMNS:
+    raise EvalError(f"{path} exists with other columns than {','.join(CSV_COLUMNS)}; "
+                    "use another --out.")
+  return {(r[0], r[1], r[2]) for r in rows[1:] if len(r) == len(CSV_COLUMNS)}
+
+
+def read_rows(path: str | pathlib.Path) -> list[dict[str, str]]:
+  """All complete rows of a per_image.csv, as dicts of strings."""
+  with open(path, newline="") as f:
+    return [r for r in csv.DictReader(f) if None not in r.values() and len(r) == len(CSV_COLUMNS)]
+
+
+def _fmt(v: float | None, digits: int) -> str:
+  if v is None:
+    return ""
+  if not math.isfinite(v):
+    return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
+  return f"{v:.{digits}f}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics: one jitted function, compiled once per image shape.
+
+_metric_fn = None
+
+
+def _metrics(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+  """(MS-SSIM, PSNR) of uint8 (H, W, 3) images."""
+  global _metric_fn
+  if _metric_fn is None:
+    import jax  # pylint: disable=g-import-not-at-top
+    _metric_fn = jax.jit(lambda a, b: (metrics_lib.ms_ssim(a, b), metrics_lib.psnr(a, b)))
+  m, p = _metric_fn(x.astype(np.float32), y.astype(np.float32))
+  return float(m), float(p)
+
+
+# ----------------------------------------------------------------------------------------------
+# The run.
+
+
+@dataclasses.dataclass
+class EvalResult:
+  """What a run did: rows written / already present, unreadable images, failed points, summary."""
+  out_dir: pathlib.Path
+  rows_written: int
+  rows_present: int
+  unreadable: list[str]
+  failed: list[str]
+  summary: dict[str, Any]
+
+
+def run_eval(methods: Sequence[str], images: str, out_dir: str | os.PathLike, save: bool = False,
+             max_images: int | None = None, codec_loader: Callable[[str], Any] | None = None,
+             qualities: Mapping[str, Sequence[Any]] | None = None, anchors: str = "auto",
+             progress: bool = True) -> EvalResult:
+  """Evaluates `methods` on `images`, appending to `out_dir/per_image.csv`, then writes summaries.
+
+  Args:
+    methods: codec names (see `codecs.CODEC_NAMES`; unavailable ones are skipped with a notice) and
+      learned models (`model:SPEC` or a plain non-codec name).
+    images: a folder, a glob, an image file, or `tfds:NAME[:SPLIT]`.
+    out_dir: output folder (created).
+    save: also write reconstructions as PNG under out_dir/recon/<method>/<setting>/.
+    max_images: use only the first N images.
+    codec_loader: SPEC → learned codec (`.name`, `.compress(img) -> (bytes, {"bpp_est": ...})`,
+      `.decompress(bytes) -> img`); default `jcomp.coding.codec.load_codec`.
+    qualities: codec name → settings to sweep instead of the codec's default sweep.
+    anchors: "auto" (published curves of the data set, detected from the image names), "none", or
+      comma-separated anchor names (`anchors.list_anchors()`).
+    progress: show a tqdm bar.
+  Returns:
+    An EvalResult.
+  Raises:
+    EvalError: no images, no usable method, an unknown codec or model.
+  """
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+
+  refs = list_images(images, max_images)
+  if not refs:
+    raise EvalError(f"No images found for --images={images!r}.")
+  resolved = _resolve_methods(methods, codec_loader, qualities)
+  if not resolved:
+    raise EvalError("No method to evaluate (no available codec and no model).")
+  out_dir = pathlib.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  csv_path = out_dir / "per_image.csv"
+  done = _open_csv(csv_path)
+
+  pending: dict[str, list[tuple[_Method, str]]] = {}
+  present = 0
+  for ref in refs:
+    for m in resolved:
+      for setting in m.points:
+        if (m.method, setting, ref.name) in done:
+          present += 1
+        else:
+          pending.setdefault(ref.name, []).append((m, setting))
+  total = sum(len(v) for v in pending.values())
+  if present:
+    _notice(f"{present} rows already in {csv_path.name}; {total} to go.")
+
+  written, unreadable, failed = 0, [], []
+  bar = tqdm(total=total, unit="pt", disable=not progress, dynamic_ncols=True)
+  with csv_path.open("a", newline="") as f:
+    writer = csv.writer(f)
+    for ref in refs:
+      todo = pending.get(ref.name)
+      if not todo:
+        continue
+      bar.set_postfix_str(ref.name, refresh=False)
+      try:
+        img = ref.load()
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
+          raise ValueError(f"expected uint8 (H, W, 3), got {img.dtype} {img.shape}")
+      except Exception as e:  # pylint: disable=broad-except  # any unreadable file is skipped.
+        unreadable.append(ref.name)
+        bar.write(f"[jcomp.eval] cannot read {ref.name}: {str(e).splitlines()[0] if str(e) else e!r}")
+        bar.update(len(todo))
+        continue
+      h, w = img.shape[:2]
+      for m, setting in todo:
+        encode, decode = m.points[setting]
+        try:
+          t0 = time.perf_counter()
+          data, bpp_est = encode(img)
+          t1 = time.perf_counter()
+          rec = np.asarray(decode(data))
+          t2 = time.perf_counter()
+          if rec.shape != img.shape:
+            raise ValueError(f"decoded shape {rec.shape} != {img.shape}")
+          ms, ps = _metrics(img, rec.astype(np.uint8))
+        except Exception as e:  # pylint: disable=broad-except  # report, keep going.
+          failed.append(f"{m.method}/{setting}/{ref.name}")
+          bar.write(f"[jcomp.eval] {m.method} {setting} failed on {ref.name}: "
+                    f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+          bar.update(1)
+          continue
+        bpp = 8.0 * len(data) / (h * w)
+        writer.writerow([m.method, setting, ref.name, h, w, _fmt(bpp, 6), _fmt(bpp_est, 6),
+                         _fmt(ms, 6), _fmt(float(metrics_lib.ms_ssim_db(ms)), 4), _fmt(ps, 4),
+                         _fmt(t1 - t0, 4), _fmt(t2 - t1, 4)])
+        f.flush()
+        written += 1
+        if save:
+          _save_recon(out_dir, m.method, setting, ref.name, rec)
+        bar.update(1)
+  bar.close()
+
+  summary = write_summaries(out_dir, images=images, anchors=anchors,
+                            image_names=[r.name for r in refs])
+  result = EvalResult(out_dir, written, present, unreadable, failed, summary)
+  msg = f"{written} rows written ({present} already present) to {csv_path}."
+  if unreadable:
+    shown = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
+    msg += f" {len(unreadable)} unreadable image(s) skipped: {shown}."
+  if failed:
+    msg += f" {len(failed)} point(s) failed."
+  _notice(msg)
+  return result
+
+
+def _safe(part: str) -> str:
+  return re.sub(r"[^A-Za-z0-9._=+-]", "_", part) or "_"
+
+
+def _save_recon(out_dir: pathlib.Path, method: str, setting: str, image: str,
+                rec: np.ndarray) -> None:
+  rel = pathlib.PurePosixPath(image)
+  path = out_dir / "recon" / _safe(method) / _safe(setting)
+  path = path.joinpath(*[_safe(p) for p in rel.parent.parts if p not in ("..", ".")])
+  path.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(rec.astype(np.uint8), mode="RGB").save(path / f"{_safe(rel.stem)}.png")
+
+
+# ----------------------------------------------------------------------------------------------
+# Summaries.
+
+
+def _detect_dataset(images: str, image_names: Sequence[str]) -> str:
+  """"kodak" if the set looks like Kodak (its name says so, or every file is kodimNN), else ""."""
+  if "kodak" in images.lower():
+    return "kodak"
+  if image_names and all(re.match(r"kodim\d+\.", pathlib.PurePath(n).name) for n in image_names):
+    return "kodak"
+  return ""
+
+
+def _select_anchors(anchors: str, images: str,
+                    image_names: Sequence[str]) -> list[anchors_lib.Anchor]:
+  if anchors == "none":
+    return []
+  if anchors == "auto":
+    dataset = _detect_dataset(images, image_names)
+    return anchors_lib.anchors_for(dataset) if dataset else []
+  try:
+    return [anchors_lib.load_anchor(n.strip()) for n in anchors.split(",") if n.strip()]
+  except ValueError as e:
+    raise EvalError(str(e)) from e
+
+
+def _json_safe(v: Any) -> Any:
+  if isinstance(v, float):
+    return v if math.isfinite(v) else None
+  if isinstance(v, dict):
+    return {k: _json_safe(x) for k, x in v.items()}
+  if isinstance(v, (list, tuple)):
+    return [_json_safe(x) for x in v]
+  return v
+
+
+def _bd_curve(curve: aggregate.Curve | None, means: Mapping[str, Mapping[str, float]] | None,
+              metric: str) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
+  """The points a method enters the BD-rate table with: its averaged curve where it has >= 2 grid
+  points, else its per-setting means."""
+  if curve is not None and metric in curve.values and curve.bpp.size >= 2:
+    return (curve.bpp, curve.values[metric]), "grid"
+  if means:
+    pts = [(s["bpp_real"], s.get(metric, math.nan)) for s in means.values()]
+    pts = [p for p in pts if all(math.isfinite(v) for v in p)]
+    if len(pts) >= 2:
+      b, v = zip(*sorted(pts))
+      return (np.asarray(b), np.asarray(v)), "setting means"
+  return None, ""
+
+
+def write_summaries(out_dir: str | os.PathLike, images: str = "", anchors: str = "auto",
+                    image_names: Sequence[str] = ()) -> dict[str, Any]:
+  """From out_dir/per_image.csv: writes summary.json, bd_rate.md and the RD plots; returns the
+  summary dict."""
+  from jcomp.eval import plots  # pylint: disable=g-import-not-at-top
+
+  out_dir = pathlib.Path(out_dir)
+  rows = read_rows(out_dir / "per_image.csv")
+  curves = aggregate.aggregate_rows(rows)
+  means = aggregate.setting_means(rows)
+  kinds = {m: ("classical" if codecs_lib.is_codec_name(m) else "learned")
+           for m in set(curves) | set(means)}
+  anchor_list = _select_anchors(anchors, images, image_names)
+  all_curves = dict(curves)
+  for a in anchor_list:
+    all_curves[a.label] = plots.anchor_curve(a.bpp, a.metrics)
+    kinds[a.label] = "anchor"
+
+  bd_tables, bd_sources = {}, {}
+  for metric in BD_METRICS:
+    pts = {}
+    for method in sorted(kinds, key=lambda m: ({"classical": 0, "learned": 1}.get(kinds[m], 2), m)):
+      p, source = _bd_curve(all_curves.get(method), means.get(method), metric)
+      if p is not None:
+        pts[method] = p
+        bd_sources[method] = source
+    bd_tables[metric] = bd_rate_lib.bd_rate_table(pts)
+
+  n_images = len({r["image"] for r in rows})
+  summary = {
+      "images": images,
+      "n_images": n_images,
+      "grid_step_bpp": aggregate.GRID_STEP_BPP,
+      "methods": {},
+      "bd_rate": {"convention": "bd_rate[metric][method][reference]: % rate of method vs reference",
+                  **bd_tables},
+      "bd_rate_points": bd_sources,
+  }
+  for method in sorted(kinds):
+    entry: dict[str, Any] = {"kind": kinds[method]}
+    if method in all_curves:
+      entry["curve"] = all_curves[method].to_json()
+      if kinds[method] == "anchor":
+        del entry["curve"]["n_images"]
+    if method in means:
+      entry["settings"] = means[method]
+    src = next((a for a in anchor_list if a.label == method), None)
+    if src is not None:
+      entry["source"] = src.source
+      entry["dataset"] = src.dataset
+    summary["methods"][method] = entry
+  summary = _json_safe(summary)
+  (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+  (out_dir / "bd_rate.md").write_text(_bd_markdown(bd_tables, bd_sources, n_images, images))
+  plots.save_rd_plots(all_curves, out_dir, kinds=kinds, setting_means=means,
+                      title=f"{_display_name(images)} ({n_images} images)")
+  return summary
+
+
+def _display_name(images: str) -> str:
+  """A short name for the image set: the folder's name, the glob's pattern, or the TFDS spec."""
+  if not images or images.startswith("tfds:"):
+    return images or "images"
+  p = pathlib.PurePath(images)
+  return p.name if p.name else images
+
+
+def _bd_markdown(tables: Mapping[str, Mapping[str, Mapping[str, float]]],
+                 sources: Mapping[str, str], n_images: int, images: str) -> str:
+  parts = [
+      "# BD-rate",
+      "",
+      f"Images: {_display_name(images)} ({n_images}). Cell = BD-rate of the row method relative to "
+      "the column method (negative: the row method needs fewer bits for equal quality); log-rate PCHIP over the "
+      "overlapping metric range; \"–\" where the ranges do not overlap. Curves are the paper's "
+      "bpp-grid averages (methods with fewer than two grid points enter with their per-setting "
+      "means); MS-SSIM dB is the dB of the mean MS-SSIM.",
+      "",
+  ]
+  for metric, table in tables.items():
+    parts.append(bd_rate_lib.table_to_markdown(
+        table, {"ms_ssim_db": "MS-SSIM (dB)", "psnr": "PSNR (dB)"}.get(metric, metric)))
+  via = [m for m, s in sources.items() if s == "setting means"]
+  if via:
+    parts.append(f"Entered with per-setting means: {', '.join(via)}.\n")
+  return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line.
+
+
+def _parse_sweeps(items: Sequence[str] | None) -> dict[str, list[float]]:
+  out = {}
+  for item in items or ():
+    name, sep, values = item.partition("=")
+    try:
+      if not sep:
+        raise ValueError
+      out[name.strip()] = [_number(v) for v in values.split(",") if v.strip()]
+    except ValueError as e:
+      raise EvalError(f"Bad --sweep {item!r}; expected NAME=Q1,Q2,...") from e
+  return out
+
+
+def _number(v: str) -> float | int:
+  f = float(v)
+  return int(f) if f.is_integer() and "." not in v else f
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(
+      prog="python -m jcomp.eval",
+      description="Rate–distortion evaluation of classical codecs and learned models.")
+  p.add_argument("--images", required=True, help="folder, glob, image file, or tfds:NAME[:SPLIT]")
+  p.add_argument("--out", required=True, help="output folder (resumable)")
+  p.add_argument("--codecs", default="all",
+                 help=f"comma-separated among {','.join(codecs_lib.CODEC_NAMES)}; 'all' "
+                 "(default: every available one) or 'none'")
+  p.add_argument("--models", default="", help="comma-separated learned models (zoo names, model:SPEC)")
+  p.add_argument("--save", action="store_true", help="write reconstructions as PNG under OUT/recon")
+  p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+  p.add_argument("--sweep", action="append", metavar="CODEC=Q1,Q2,...",
+                 help="override a codec's quality sweep (repeatable)")
+  p.add_argument("--anchors", default="auto",
+                 help="published curves to add: 'auto' (by data set), 'none', or names: "
+                 f"{','.join(anchors_lib.list_anchors())}")
+  p.add_argument("--no-progress", action="store_true", help="no progress bar")
+  return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """CLI entry point; returns the exit status (0 ok, 2 on a user error, with a one-line message)."""
+  args = build_parser().parse_args(argv)
+  try:
+    codec_arg = args.codecs.strip().lower()
+    if codec_arg == "all":
+      codec_names = [c.name for c in codecs_lib.available_codecs()]
+    elif codec_arg in ("none", ""):
+      codec_names = []
+    else:
+      codec_names = [c.strip() for c in args.codecs.split(",") if c.strip()]
+      unknown = [c for c in codec_names if not codecs_lib.is_codec_name(c)]
+      if unknown:
+        raise EvalError(f"Unknown codec(s) {', '.join(map(repr, unknown))}; choices: "
+                        f"{', '.join(codecs_lib.CODEC_NAMES)}.")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [m if m.startswith("model:") or not codecs_lib.is_codec_name(m) else f"model:{m}"
+              for m in models]
+    if args.max_images is not None and args.max_images < 1:
+      raise EvalError("--max-images must be at least 1.")
+    t0 = time.perf_counter()
+    run_eval(codec_names + models, args.images, args.out, save=args.save,
+             max_images=args.max_images, qualities=_parse_sweeps(args.sweep),
+             anchors=args.anchors, progress=not args.no_progress)
+    _notice(f"done in {time.perf_counter() - t0:.0f} s; see {args.out}/bd_rate.md, summary.json, "
+            "rd_*.png.")
+  except EvalError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  return 0

@@ -1,0 +1,125 @@
+"""Trained models by name: export from a workdir, load by name or path, list with their model cards.
+
+A model directory holds `config.json`, `weights.npz` (params and BatchNorm statistics, float16 or float32,
+keys are '/'-joined tree paths) and `card.md`. Shipped models live in `jcomp/zoo/<name>/` inside the package
+(names `<system>-<rate>`, as CompressAI's zoo); any workdir of `jcomp.main` loads too (latest checkpoint).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jcomp import checkpoint
+
+ZOO_DIR = os.path.join(os.path.dirname(__file__), "zoo")
+WEIGHTS_FILE = "weights.npz"
+
+
+class ModelNotFound(ValueError):
+  pass
+
+
+def _flatten(tree, prefix=()) -> dict[str, np.ndarray]:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, prefix + (k,)))
+    else:
+      out["/".join(prefix + (k,))] = np.asarray(v)
+  return out
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict:
+  out: dict = {}
+  for key, v in flat.items():
+    node = out
+    *parents, leaf = key.split("/")
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = v
+  return out
+
+
+def variables_from_workdir(workdir: str) -> tuple[ml_collections.ConfigDict, dict, int]:
+  """(config, {'params', 'batch_stats'} as float32 NumPy trees, step) of a workdir's latest checkpoint."""
+  from jcomp import train  # pylint: disable=g-import-not-at-top (train imports the data stack)
+  config = checkpoint.load_config(workdir)
+  models = train.build_models(config)
+  tx = train.make_optimizer(config)
+  abstract = jax.eval_shape(
+      lambda r: train.create_train_state(models, config, tx, r), jax.random.PRNGKey(0))
+  mngr = checkpoint.manager(workdir, 1)
+  step = mngr.latest_step()
+  mngr.close()
+  if step is None:
+    raise ModelNotFound(f"workdir {workdir!r} holds no checkpoint")
+  v = train.load_variables(workdir, abstract)
+  return config, jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), v), int(step)
+
+
+def export(workdir: str, out_dir: str, dtype: str = "float16", card: str = "") -> str:
+  """Writes config.json, weights.npz (in `dtype`) and card.md of a workdir's latest checkpoint."""
+  config, variables, step = variables_from_workdir(workdir)
+  flat = {k: v.astype(dtype) for k, v in _flatten(variables).items()}
+  buf = io.BytesIO()
+  np.savez(buf, **flat)
+  os.makedirs(out_dir, exist_ok=True)
+  checkpoint.write_atomic(os.path.join(out_dir, WEIGHTS_FILE), buf.getvalue())
+  checkpoint.write_atomic(os.path.join(out_dir, checkpoint.CONFIG_FILE),
+                          checkpoint.config_to_json(config).encode())
+  checkpoint.write_atomic(os.path.join(out_dir, "card.md"),
+                          (card or f"Exported from step {step}.\n").encode())
+  return out_dir
+
+
+def resolve(spec: str) -> str:
+  """A model name of the zoo, a model directory or a workdir -> its directory."""
+  if os.path.isdir(os.path.join(ZOO_DIR, spec)):
+    return os.path.join(ZOO_DIR, spec)
+  if os.path.isdir(spec) and os.path.exists(os.path.join(spec, checkpoint.CONFIG_FILE)):
+    return spec
+  raise ModelNotFound(f"unknown model {spec!r}: not a zoo name ({', '.join(names()) or 'none shipped'}) "
+                      "nor a workdir/model directory with config.json")
+
+
+def load(spec: str) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
+  """(config, {'params', 'batch_stats'} float32) of a zoo name, model directory or workdir."""
+  path = resolve(spec)
+  weights = os.path.join(path, WEIGHTS_FILE)
+  if os.path.exists(weights):
+    with np.load(weights) as f:
+      flat = {k: jnp.asarray(f[k], jnp.float32) for k in f.files}
+    return checkpoint.load_config(path), _unflatten(flat)
+  config, variables, _ = variables_from_workdir(path)
+  return config, jax.tree_util.tree_map(jnp.asarray, variables)
+
+
+def names() -> list[str]:
+  if not os.path.isdir(ZOO_DIR):
+    return []
+  return sorted(d for d in os.listdir(ZOO_DIR) if os.path.exists(os.path.join(ZOO_DIR, d, WEIGHTS_FILE)))
+
+
+def card(name: str) -> dict:
+  """The zoo entry's `card.json` (name, target rate, Kodak bpp and MS-SSIM, ...), {} if absent."""
+  path = os.path.join(ZOO_DIR, name, "card.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+if __name__ == "__main__":
+  import sys
+  if len(sys.argv) != 4 or sys.argv[1] != "export":
+    print("usage: python -m jcomp.zoo export WORKDIR OUT_DIR", file=sys.stderr)
+    sys.exit(2)
+  print(export(sys.argv[2], sys.argv[3]))

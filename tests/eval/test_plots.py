@@ -1,0 +1,47 @@
+"""Tests for jcomp.eval.plots: figures are written from arrays alone."""
+
+import numpy as np
+import pytest
+
+from jcomp.eval import aggregate
+from jcomp.eval import plots
+
+
+def test_rd_plot_draws_classical_learned_and_anchor_curves(tmp_path):
+  bpp = np.linspace(0.1, 1.0, 10)
+  curves = {
+      "jpeg420": aggregate.Curve(bpp, {"ms_ssim": 1 - 0.1 / (1 + 5 * bpp)}, np.full(10, 2)),
+      "paper": plots.anchor_curve(bpp, {"ms_ssim": 1 - 0.05 / (1 + 5 * bpp)}),
+  }
+  means = {"learned": {"low": {"bpp_real": 0.3, "ms_ssim": 0.98},
+                       "high": {"bpp_real": 0.7, "ms_ssim": 0.99}}}
+  kinds = {"jpeg420": "classical", "paper": "anchor", "learned": "learned"}
+  paths = plots.save_rd_plots(curves, tmp_path, kinds=kinds, setting_means=means,
+                              metrics=("ms_ssim", "ms_ssim_db"))
+  assert [p.name for p in paths] == ["rd_ms_ssim.png", "rd_ms_ssim_db.png"]
+  assert all(p.stat().st_size > 1000 for p in paths)
+  assert "ms_ssim_db" in curves["paper"].values
+
+
+@pytest.mark.parametrize("order", ["index", "std"])
+def test_importance_and_latents_figure_is_written(tmp_path, order):
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
+  importance = rng.uniform(0, 16, size=(8, 12))
+  latents = rng.normal(size=(8, 12, 16))
+  path = tmp_path / f"latents_{order}.png"
+  plots.plot_importance_and_latents(image, importance, latents, path, order=order)
+  assert path.stat().st_size > 1000
+
+
+def test_importance_figure_works_without_an_importance_map(tmp_path):
+  latents = np.random.default_rng(1).normal(size=(4, 6, 5))
+  path = tmp_path / "latents.png"
+  plots.plot_importance_and_latents(np.zeros((32, 48, 3), np.uint8), None, latents, path, order="std")
+  assert path.is_file()
+
+
+def test_importance_figure_rejects_mismatched_shapes(tmp_path):
+  with pytest.raises(ValueError, match="does not match"):
+    plots.plot_importance_and_latents(np.zeros((32, 48, 3), np.uint8), np.zeros((3, 3)),
+                                      np.zeros((4, 6, 5)), tmp_path / "x.png")
