@@ -10,14 +10,7 @@ operating points, in bpp: t is scaled so that bpp = t K / 64 matches low/med/hig
 
 from jcomp import config_lib
 
-_RATES = {"low": (16, 0.8), "med": (16, 2.4), "high": (32, 2.0)}  # K, t (bits/symbol)
-
 
 def get_config(arg=None):
   a = config_lib.parse_arg(arg, data="synthetic", rate="med")
-  c = config_lib.set_data(config_lib.base(), a.data)
-  c.model.num_channels, c.loss.target_bits_per_symbol = _RATES[a.rate]
-  c.model.features, c.model.num_blocks, c.model.units_per_block = 64, 1, 2
-  c.model.upsample = "subpixel"
-  c.batch_size = 8
-  return c
+  return config_lib.small_family(config_lib.set_data(config_lib.base(), a.data), a.rate)

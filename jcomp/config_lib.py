@@ -115,3 +115,18 @@ def set_data(c: ml_collections.ConfigDict, data: str) -> ml_collections.ConfigDi
   else:
     c.data.source, c.data.train_split, c.data.eval_split = data, "train[:90%]", "train[90%:]"
   return c
+
+
+SMALL_RATES = {"low": (16, 0.8), "med": (16, 2.4), "high": (32, 2.0)}  # K, t (bits/symbol)
+
+
+def small_family(c: ml_collections.ConfigDict, rate: str) -> ml_collections.ConfigDict:
+  """The CPU-sized autoencoder (configs/small.py): n = 64, 1 block of 2 units, sub-pixel upsampling,
+  K and t giving the low/med/high operating points' bpp (bpp = t K / 64: 0.2 / 0.6 / 1.0)."""
+  if rate not in SMALL_RATES:
+    raise ValueError(f"unknown rate {rate!r}; choose one of {sorted(SMALL_RATES)}")
+  c.model.num_channels, c.loss.target_bits_per_symbol = SMALL_RATES[rate]
+  c.model.features, c.model.num_blocks, c.model.units_per_block = 64, 1, 2
+  c.model.upsample = "subpixel"
+  c.batch_size = 8
+  return c

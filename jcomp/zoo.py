@@ -1,7 +1,7 @@
 """Trained models by name: export from a workdir, load by name or path, list with their model cards.
 
 A model directory holds `config.json`, `weights.npz` (params and BatchNorm statistics, float16 or float32,
-keys are '/'-joined tree paths) and `card.md`. Shipped models live in `jcomp/zoo/<name>/` inside the package
+keys are '/'-joined tree paths) and `card.md`. Shipped models live in `jcomp/pretrained/<name>/` inside the package
 (names `<system>-<rate>`, as CompressAI's zoo); any workdir of `jcomp.main` loads too (latest checkpoint).
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from jcomp import checkpoint
 
-ZOO_DIR = os.path.join(os.path.dirname(__file__), "zoo")
+ZOO_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
 WEIGHTS_FILE = "weights.npz"
 
 
