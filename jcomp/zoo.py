@@ -68,6 +68,12 @@ def variables_from_workdir(workdir: str) -> tuple[ml_collections.ConfigDict, dic
 def export(workdir: str, out_dir: str, dtype: str = "float16", card: str = "") -> str:
   """Writes config.json, weights.npz (in `dtype`) and card.md of a workdir's latest checkpoint."""
   config, variables, step = variables_from_workdir(workdir)
+  return save(config, variables, out_dir, dtype, card or f"Exported from step {step}.\n")
+
+
+def save(config: ml_collections.ConfigDict, variables: dict, out_dir: str, dtype: str = "float16",
+         card: str = "") -> str:
+  """Writes a model directory: config.json, weights.npz (in `dtype`), card.md."""
   flat = {k: v.astype(dtype) for k, v in _flatten(variables).items()}
   buf = io.BytesIO()
   np.savez(buf, **flat)
@@ -76,7 +82,7 @@ def export(workdir: str, out_dir: str, dtype: str = "float16", card: str = "") -
   checkpoint.write_atomic(os.path.join(out_dir, checkpoint.CONFIG_FILE),
                           checkpoint.config_to_json(config).encode())
   checkpoint.write_atomic(os.path.join(out_dir, "card.md"),
-                          (card or f"Exported from step {step}.\n").encode())
+                          (card or "A jcomp model.\n").encode())
   return out_dir
 
 
