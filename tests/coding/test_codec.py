@@ -1,0 +1,191 @@
+"""The codec end to end on the tiny config with random weights: real files, exact decoding, bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from jcomp import config_lib, train, zoo
+from jcomp.coding import bitstream, coder, probabilities
+from jcomp.coding.codec import Codec, CodecError
+from jcomp.coding.schedule import WavefrontCoder, wavefront_schedule
+from jcomp.data.synthetic_images import synthetic_image
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _tiny_config(seed: int = 0):
+  c = config_lib.base()
+  c.model.num_channels, c.model.features, c.model.num_blocks, c.model.units_per_block = 4, 8, 1, 1
+  c.model.upsample, c.model.context.features, c.crop_size = "subpixel", 8, 32
+  c.seed = seed
+  return c
+
+
+def _random_variables(config, seed: int):
+  v = train.init_variables(train.build_models(config), config, jax.random.PRNGKey(seed))
+  # Random non-zero biases and centers spread apart make the context model's logits non-trivial.
+  leaves, tree = jax.tree_util.tree_flatten(v)
+  keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
+  leaves = [l + 0.3 * jax.random.normal(k, l.shape) if l.ndim <= 1 else l for l, k in zip(leaves, keys)]
+  return jax.tree_util.tree_map(np.asarray, jax.tree_util.tree_unflatten(tree, leaves))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+  config = _tiny_config()
+  path = str(tmp_path_factory.mktemp("model"))
+  zoo.save(config, _random_variables(config, 0), path, dtype="float32")
+  return path
+
+
+@pytest.fixture(scope="session")
+def codec(model_dir):
+  return Codec.load(model_dir)
+
+
+@pytest.fixture(scope="session")
+def image():
+  return synthetic_image(3, 44, 60)  # not a multiple of 8: exercises padding
+
+
+def test_compressed_file_decodes_in_another_process_to_the_model_reconstruction(codec, model_dir, image,
+                                                                                 tmp_path):
+  src = tmp_path / "in.png"
+  Image.fromarray(image).save(src)
+  env = dict(os.environ, PYTHONPATH=REPO)
+  run = lambda *a: subprocess.run([sys.executable, "-m", "jcomp", *a], capture_output=True, text=True,
+                                  env=env, timeout=300)
+  r = run("compress", f"--model={model_dir}", str(src), "-o", str(tmp_path / "x.jcomp"), "-v")
+  assert r.returncode == 0, r.stderr
+  assert "bpp" in r.stdout
+  r = run("decompress", str(tmp_path / "x.jcomp"), f"--model={model_dir}", "-o", str(tmp_path / "out.png"))
+  assert r.returncode == 0, r.stderr
+  decoded = np.asarray(Image.open(tmp_path / "out.png"))
+  assert decoded.shape == image.shape
+  np.testing.assert_array_equal(decoded, codec.reconstruct(image))
+  # Refuses to overwrite without --force.
+  r = run("decompress", str(tmp_path / "x.jcomp"), f"--model={model_dir}", "-o", str(tmp_path / "out.png"))
+  assert r.returncode == 1 and "exists" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_decoded_symbols_equal_encoded_symbols(codec, image):
+  result = codec.compress(image)
+  header, symbols, _ = codec.decompress_symbols(result.data)
+  np.testing.assert_array_equal(symbols, codec.analyze(image)["symbols"])
+  assert (header.image_height, header.image_width) == image.shape[:2]
+  assert result.bpp_real * image.shape[0] * image.shape[1] >= result.bits_ideal
+
+
+def test_wavefront_logits_equal_the_parallel_pass(codec, image):
+  symbols = codec.analyze(image)["symbols"]
+  wf = WavefrontCoder(codec._ctx_params, codec.centers, symbols.shape)
+  got = np.zeros(symbols.shape + (len(codec.centers),), np.float32)
+
+  def source(step, logits):
+    pos = wf.schedule[step]
+    got[pos[:, 0], pos[:, 1], pos[:, 2]] = logits
+    return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
+
+  wf.run(source)
+  full = np.asarray(codec._logits(codec._ctx_params, jnp.asarray(codec.centers[symbols])[None])[0])
+  np.testing.assert_allclose(got, full, rtol=1e-4, atol=1e-4)
+
+
+def test_wavefront_decode_equals_serial_reference_decode(codec):
+  """A naive serial decoder (one symbol at a time, full parallel pass each time) recovers the same symbols."""
+  rng = np.random.default_rng(0)
+  shape = (3, 3, 4)
+  symbols = rng.integers(0, len(codec.centers), shape).astype(np.int32)
+  wf = WavefrontCoder(codec._ctx_params, codec.centers, shape)
+  tables, order = [], []
+
+  def enc(step, logits):
+    pos = wf.schedule[step]
+    tables.append(probabilities.logits_to_freqs(logits))
+    order.append(pos)
+    return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
+
+  wf.run(enc)
+  pos = np.concatenate(order)
+  data = coder.encode(symbols[pos[:, 0], pos[:, 1], pos[:, 2]], np.concatenate(tables))
+  dec = coder.Decoder(data)
+  decoded = wf.run(lambda s, logits: dec.decode(probabilities.logits_to_freqs(logits)))
+  np.testing.assert_array_equal(decoded, symbols)
+  # Serial reference: raster order over (d, h, w), one symbol per step, each table from a full parallel
+  # pass over the partially decoded volume (masked taps see placeholders, so the tables are the encoder's).
+  full = lambda vol: np.asarray(codec._logits(codec._ctx_params, jnp.asarray(codec.centers[vol])[None])[0])
+  order = list(np.ndindex(*shape))
+  enc_tables = probabilities.logits_to_freqs(np.stack([full(symbols)[p] for p in order]))
+  serial_data = coder.encode(np.array([symbols[p] for p in order]), enc_tables)
+  serial_dec = coder.Decoder(serial_data)
+  serial = np.zeros(shape, np.int32)
+  for p in order:
+    serial[p] = serial_dec.decode(probabilities.logits_to_freqs(full(serial)[p][None]))[0]
+  serial_dec.finish()
+  np.testing.assert_array_equal(serial, decoded)
+
+
+def test_schedule_covers_every_position_once_in_few_steps():
+  steps = wavefront_schedule(32, 64, 96)
+  assert len(steps) == 4 * 31 + 2 * 63 + 95 + 1 == 346
+  pos = np.concatenate(steps)
+  assert len(pos) == 32 * 64 * 96 and len(np.unique(pos, axis=0)) == len(pos)
+
+
+def test_file_of_another_model_is_rejected(codec, image, tmp_path):
+  config = _tiny_config(seed=1)
+  other = Codec(config, _random_variables(config, 1))
+  with pytest.raises(CodecError, match="written by model"):
+    codec.decompress(other.compress(image).data)
+
+
+def test_corrupt_files_give_clear_errors_never_crashes(codec, image):
+  data = codec.compress(image).data
+  rng = np.random.default_rng(0)
+  t = time.time()
+  for i in range(300):
+    b = bytearray(data)
+    kind = i % 3
+    if kind == 0:
+      b = b[:rng.integers(0, len(b))]
+    elif kind == 1:
+      for _ in range(rng.integers(1, 4)):
+        j = rng.integers(0, len(b))
+        b[j] ^= 1 << int(rng.integers(0, 8))
+    else:
+      b[5 + rng.integers(0, len(b) - 5):] = rng.integers(0, 256, 0, np.uint8).tobytes()
+      b = b + rng.integers(0, 256, rng.integers(1, 8), np.uint8).tobytes()
+    try:
+      out = codec.decompress(bytes(b))
+      assert out.shape == image.shape  # an undetected corruption still yields a valid image
+    except (bitstream.FormatError, CodecError):
+      pass
+  assert time.time() - t < 120
+
+
+def test_cli_reports_corrupt_file_in_one_line(model_dir, tmp_path):
+  bad = tmp_path / "bad.jcomp"
+  bad.write_bytes(b"JCMP\x07" + b"\x00" * 40)
+  r = subprocess.run([sys.executable, "-m", "jcomp", "decompress", str(bad), f"--model={model_dir}"],
+                     capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+  assert r.returncode == 1
+  assert r.stderr.strip().startswith("error:") and "version" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_grayscale_and_rgba_are_converted_with_a_warning(codec):
+  gray = synthetic_image(5, 16, 16)[..., 0]
+  with pytest.warns(UserWarning, match="grayscale"):
+    a = codec.analyze(gray)
+  rgba = np.concatenate([synthetic_image(5, 16, 16), np.full((16, 16, 1), 255, np.uint8)], -1)
+  with pytest.warns(UserWarning, match="alpha"):
+    codec.analyze(rgba)
+  assert a["symbols"].shape == (4, 2, 2)
