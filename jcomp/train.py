@@ -159,7 +159,7 @@ def train_step(models: Models, config: ml_collections.ConfigDict, tx, state: Tra
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   m.update(learning_rates(config, state.step))
-  m["grad_norm"] = optax.global_norm(grads)
+  m["grad_norm"] = optax.tree.norm(grads)
   return state.replace(step=state.step + 1, params=params, batch_stats=new_stats,
                        opt_state=opt_state), m
 
@@ -200,6 +200,7 @@ def _format(step: int, m: dict, img_s: float) -> str:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
+  if config.system == "progressive": from jcomp import progressive_train; return progressive_train.train_and_evaluate(config, workdir)
   sharding.initialize_distributed()
   _validate(config)
   # ---- everything that can fail on bad input, before anything is written ----
@@ -226,7 +227,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   else:
     state = init(rng)
     if config.init_from:
-      state = state.replace(**load_variables(config.init_from, abstract, rep))
+      loaded = load_variables(config.init_from)
+      state = state.replace(params=merge_variables(state.params, loaded["params"]),
+                            batch_stats=merge_variables(state.batch_stats, loaded["batch_stats"]))
   if jax.process_index() == 0:
     checkpoint.write_atomic(os.path.join(workdir, checkpoint.CONFIG_FILE),
                             checkpoint.config_to_json(config).encode())
@@ -284,15 +287,30 @@ def _sharded_abstract(abstract, sharding_):
                                 abstract)
 
 
-def load_variables(source: str, abstract: TrainState, sharding_=None) -> dict:
-  """{'params', 'batch_stats'} of the latest checkpoint in workdir `source` (for `config.init_from`)."""
+def load_variables(source: str) -> dict:
+  """{'params', 'batch_stats'} (host arrays) of the latest checkpoint in workdir `source`, restored with the
+  source's own config (so it may differ from the current one: `config.init_from`, Li et al.'s stage 2)."""
+  config = checkpoint.load_config(source)
+  models = build_models(config)
+  tx = make_optimizer(config)
+  abstract = jax.eval_shape(lambda r: create_train_state(models, config, tx, r), jax.random.PRNGKey(0))
   mngr = checkpoint.manager(source, 1)
   if mngr.latest_step() is None:
     raise checkpoint.CheckpointError(f"{source!r} holds no checkpoint to initialise from")
-  target = _sharded_abstract(abstract, sharding_) if sharding_ is not None else abstract
-  restored = checkpoint.restore(mngr, target)
+  restored = checkpoint.restore(mngr, abstract)
   mngr.close()
   return {"params": restored.params, "batch_stats": restored.batch_stats}
+
+
+def merge_variables(target, source):
+  """`target` with every leaf that `source` has at the same path and shape replaced by source's."""
+  if isinstance(target, dict):
+    return {k: merge_variables(v, source[k]) if isinstance(source, dict) and k in source else v
+            for k, v in target.items()}
+  if getattr(source, "shape", None) == getattr(target, "shape", ()) and hasattr(source, "shape"):
+    value = np.asarray(source, target.dtype)
+    return jax.device_put(value, target.sharding) if hasattr(target, "sharding") else value
+  return target
 
 
 def _writer(workdir: str):

@@ -52,16 +52,12 @@ def variables_from_workdir(workdir: str) -> tuple[ml_collections.ConfigDict, dic
   """(config, {'params', 'batch_stats'} as float32 NumPy trees, step) of a workdir's latest checkpoint."""
   from jcomp import train  # pylint: disable=g-import-not-at-top (train imports the data stack)
   config = checkpoint.load_config(workdir)
-  models = train.build_models(config)
-  tx = train.make_optimizer(config)
-  abstract = jax.eval_shape(
-      lambda r: train.create_train_state(models, config, tx, r), jax.random.PRNGKey(0))
   mngr = checkpoint.manager(workdir, 1)
   step = mngr.latest_step()
   mngr.close()
   if step is None:
     raise ModelNotFound(f"workdir {workdir!r} holds no checkpoint")
-  v = train.load_variables(workdir, abstract)
+  v = train.load_variables(workdir)
   return config, jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), v), int(step)
 
 

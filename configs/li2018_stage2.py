@@ -1,0 +1,27 @@
+"""Li et al. 2018, stage 2: adds the importance-map network (trimmed binary code), initialised from stage 1.
+
+  python -m jcomp.main --config=configs/li2018_stage2.py:init=workdirs/li_s1,bpp=0.5 --workdir=workdirs/li_s2
+
+The importance network reads the encoder features and gives p in [0, 1] per position, quantized to
+`importance_levels` levels; the first ceil(level * K / levels) of the K bit-planes are kept
+(`models/importance.py::li_mask`). The rate term acts on the kept bits (masked coding cost) above a target,
+at a 10x lower learning rate than stage 1.
+"""
+
+from jcomp import config_lib
+
+
+def get_config(arg=None):
+  import importlib.util, os  # pylint: disable=g-import-not-at-top,multiple-imports
+  a = config_lib.parse_arg(arg, data="imagenet", size="compact", init="", bpp="0.5")
+  spec = importlib.util.spec_from_file_location(
+      "li2018_stage1", os.path.join(os.path.dirname(os.path.abspath(__file__)), "li2018_stage1.py"))
+  stage1 = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(stage1)
+  c = stage1.get_config(f"data={a.data},size={a.size}")
+  c.model.importance = "li"
+  c.init_from = a.init
+  c.loss.beta = 500.0
+  c.loss.target_bits_per_symbol = float(a.bpp) * 64 / c.model.num_channels
+  c.optim.ae_lr /= 10
+  return c
