@@ -11,13 +11,14 @@ import jax.numpy as jnp
 
 
 def ceil_ste(x: jnp.ndarray) -> jnp.ndarray:
-  """ceil(x) forward, identity gradient."""
-  return x + jax.lax.stop_gradient(jnp.ceil(x) - x)
+  """ceil(x) forward (exactly), identity gradient."""
+  return jnp.ceil(x) + (x - jax.lax.stop_gradient(x))
 
 
 def clip_leaky_below(x: jnp.ndarray) -> jnp.ndarray:
   """clip(x, 0, 1) forward; the gradient passes where x < 0 (it is 0 only above 1)."""
-  return jnp.minimum(x, 1.0) + jax.lax.stop_gradient(jnp.clip(x, 0.0, 1.0) - jnp.minimum(x, 1.0))
+  m = jnp.minimum(x, 1.0)
+  return jnp.clip(x, 0.0, 1.0) + (m - jax.lax.stop_gradient(m))
 
 
 def mentzer_mask(y: jnp.ndarray, num_channels: int) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -40,10 +41,9 @@ def li_mask(p: jnp.ndarray, num_channels: int, levels: int) -> jnp.ndarray:
   Returns the mask (B, h, w, n).
   """
   level = ceil_ste(jnp.clip(p, 0.0, 1.0) * levels)
-  group = num_channels // levels
   k = jnp.arange(num_channels, dtype=jnp.float32)
-  # channel k is kept iff k < level * group; its soft value grows with the level (gradient to p).
-  return jnp.clip(level[..., None] * group - k, 0.0, 1.0)
+  # channel k is kept iff k < ceil(level * n / levels); its soft value grows with the level (gradient to p).
+  return ceil_ste(jnp.clip(level[..., None] * num_channels / levels - k, 0.0, 1.0))
 
 
 def kept_counts(mask: jnp.ndarray) -> jnp.ndarray:

@@ -42,7 +42,8 @@ class CentersQuantizer(nn.Module):
     z = z.astype(jnp.float32)
     hard, symbols = nearest_center(z, centers)
     soft = soft_quantize(z, centers, self.sigma)
-    return soft + jax.lax.stop_gradient(hard - soft), symbols
+    # = soft + stop_gradient(hard - soft), written so that the forward value is `hard` exactly.
+    return jax.lax.stop_gradient(hard) + (soft - jax.lax.stop_gradient(soft)), symbols
 
   def centers(self) -> jnp.ndarray:
     return self.variables["params"]["centers"]
@@ -55,7 +56,7 @@ class Binarizer(nn.Module):
   def __call__(self, z: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     p = jax.nn.sigmoid(z.astype(jnp.float32))
     hard = (p > 0.5).astype(jnp.float32)
-    return p + jax.lax.stop_gradient(hard - p), hard.astype(jnp.int32)
+    return hard + (p - jax.lax.stop_gradient(p)), hard.astype(jnp.int32)  # exactly 0/1 forward
 
 
 def quantizer_centers(quantizer_params: dict | None, name: str) -> jnp.ndarray:
