@@ -24,7 +24,7 @@ def get_config(arg=None):
   p.layer_depth = 4             # K, bits per layer
   p.layer_count = 4             # N, max layers the model supports
   p.coded_layer_count = 0       # code only the first layers (0 = all layers of the code)
-  p.features = 16               # F, channels of every conv
+  p.features = 8                # F, channels per bit-plane of the masked convs (and of the 2D convs)
   p.cond_layers = 2             # unmasked 2D convs over previous layers
   p.num_residual_units = 1      # pairs of masked 3D convs (mask B) after the first (mask A)
   p.kernel_size = 3             # spatial kernel s (odd)
@@ -41,8 +41,8 @@ def get_config(arg=None):
   p.data.layers = 4             # synthetic codes: layers N of the generated codes
   p.data.num_eval = 16          # held-out codes: synthetic seeds 0..num_eval-1, or a folder's last files
   c.batch_size = 8
-  c.num_train_steps = 400
-  c.log_every_steps = 50
-  c.eval_every_steps = 200
-  c.checkpoint_every_steps = 200
+  c.num_train_steps = 200
+  c.log_every_steps = 25
+  c.eval_every_steps = 100
+  c.checkpoint_every_steps = 100
   return c

@@ -67,31 +67,31 @@ class WavefrontCoder:
     self.width = max(len(p) for p in self.schedule)
     layers = _masked_kernels(context_params, kernel_size)
     self._centers = jnp.asarray(centers, jnp.float32)
-    features = [int(layers[0][0].shape[1])] * (len(layers) - 1)
-    self._step = _build_step(layers, shape, features, tuple(kernel_size))
-    # Buffer coordinates: depth + 1 (front pad) and a scratch slice at the end; space + 1 each side.
-    scratch = np.array([K + 1, 1, 1], np.int32)
+    features = int(layers[0][0].shape[1])
+    self._step = _build_step(layers, (K + 2, h + 2, w + 2), tuple(kernel_size))
+    # Buffers are (positions, C) over the padded grid (K + 2, h + 2, w + 2): depth + 1 (front pad) and a
+    # scratch slice at the end, space + 1 each side. Padded steps write to the scratch position.
+    flat = lambda q: (q[:, 0] * (h + 2) + q[:, 1]) * (w + 2) + q[:, 2]
+    scratch = int(flat(np.array([[K + 1, 1, 1]]))[0])
     self._idx = []
     for p in self.schedule:
-      q = np.tile(scratch, (self.width, 1))
-      q[:len(p)] = p + np.array([1, 1, 1], np.int32)
+      q = np.full((self.width,), scratch, np.int32)
+      q[:len(p)] = flat(p + 1)
       self._idx.append(q)
     self._scratch = scratch
+    self._num_positions = (K + 2) * (h + 2) * (w + 2)
+    self._hidden = [features] * (len(layers) - 1)  # conv_in, then (a, sum) per residual unit
 
   def init_buffers(self):
-    K, h, w = self.shape
-    pad = self._centers[0]
-    x = jnp.full((K + 2, h + 2, w + 2, 1), pad, jnp.float32)
-    return (x,) + tuple(jnp.zeros((K + 2, h + 2, w + 2, f), jnp.float32) for f in self._hidden_features())
-
-  def _hidden_features(self):
-    return self._step.hidden_features
+    n = self._num_positions
+    x = jnp.full((n, 1), self._centers[0], jnp.float32)
+    return (x,) + tuple(jnp.zeros((n, f), jnp.float32) for f in self._hidden)
 
   def run(self, symbol_source: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
     K, h, w = self.shape
     bufs = self.init_buffers()
     symbols = np.zeros((K, h, w), np.int32)
-    prev_idx = np.tile(self._scratch, (self.width, 1))
+    prev_idx = np.full((self.width,), self._scratch, np.int32)
     prev_val = np.zeros((self.width,), np.float32)
     centers = np.asarray(self._centers)
     for s, (pos, idx) in enumerate(zip(self.schedule, self._idx)):
@@ -105,18 +105,16 @@ class WavefrontCoder:
     return symbols
 
 
-def _build_step(layers, shape, features, kernel_size):
+def _build_step(layers, padded_shape, kernel_size):
+  """The jitted step: write the previous step's symbol values, then every layer at this step's positions."""
   kd, kh, kw = kernel_size
-  offsets = np.stack(np.meshgrid(np.arange(kd) - (kd - 1), np.arange(kh) - kh // 2,
-                                 np.arange(kw) - kw // 2, indexing="ij"), -1).reshape(-1, 3)
-  offsets = jnp.asarray(offsets, jnp.int32)  # (T, 3) taps relative to the centre
+  _, hp, wp = padded_shape
+  taps = np.stack(np.meshgrid(np.arange(kd) - (kd - 1), np.arange(kh) - kh // 2, np.arange(kw) - kw // 2,
+                              indexing="ij"), -1).reshape(-1, 3)
+  offsets = jnp.asarray((taps[:, 0] * hp + taps[:, 1]) * wp + taps[:, 2], jnp.int32)  # (T,) flat offsets
 
-  def gather(buf, idx):
-    taps = idx[:, None, :] + offsets[None]          # (M, T, 3)
-    return buf[taps[..., 0], taps[..., 1], taps[..., 2]].reshape(idx.shape[0], -1)  # (M, T*C)
-
-  def scatter(buf, idx, val):
-    return buf.at[idx[:, 0], idx[:, 1], idx[:, 2]].set(val)
+  def gather(buf, idx):  # (M,) -> (M, T * C), taps major, channels minor (the kernel's layout)
+    return jnp.take(buf, idx[:, None] + offsets[None], axis=0).reshape(idx.shape[0], -1)
 
   def dense(patch, layer):
     k, b = layer
@@ -127,17 +125,15 @@ def _build_step(layers, shape, features, kernel_size):
   @functools.partial(jax.jit, donate_argnums=0)  # buffers updated in place, never copied
   def step(bufs, prev_idx, prev_val, idx):
     x, *hidden = bufs
-    x = scatter(x, prev_idx, prev_val[:, None])
+    x = x.at[prev_idx].set(prev_val[:, None])
     h = jax.nn.relu(dense(gather(x, idx), layers[0]))
-    hidden[0] = scatter(hidden[0], idx, h)
+    hidden[0] = hidden[0].at[idx].set(h)
     for r in range(num_res):
       a = jax.nn.relu(dense(gather(hidden[2 * r], idx), layers[1 + 2 * r]))
-      hidden[2 * r + 1] = scatter(hidden[2 * r + 1], idx, a)
-      bb = dense(gather(hidden[2 * r + 1], idx), layers[2 + 2 * r])
-      h = h + bb
-      hidden[2 * r + 2] = scatter(hidden[2 * r + 2], idx, h)
+      hidden[2 * r + 1] = hidden[2 * r + 1].at[idx].set(a)
+      h = h + dense(gather(hidden[2 * r + 1], idx), layers[2 + 2 * r])
+      hidden[2 * r + 2] = hidden[2 * r + 2].at[idx].set(h)
     logits = dense(gather(hidden[-1], idx), layers[-1])
     return (x, *hidden), logits
 
-  step.hidden_features = [features[0]] * (1 + 2 * num_res)
   return step

@@ -12,13 +12,14 @@ a pure function of a seed (it is a toy, not a model of any real encoder's statis
     for bit k = 0 .. K-1 (K = layer_depth):
       F_lk  = sqrt(1 - w_l) * (sqrt(c) G_l + sqrt(1 - c) S(sigma_l)) + sqrt(w_l) * white   (c = 0.5)
       u_lk  = F_lk + g_l * (2 b_(l-1)k - 1)           inter-layer coupling g_l = 0.9 (1 - 0.5 t), l >= 1
-      b_lk  = [u_lk > tau_l]                          threshold tau_l = 0.5 (1 - t) (-1)**k
+      b_lk  = [u_lk > tau_l]                          threshold tau_l = 0.5 (1 - t)
 
 where S(sigma) is white Gaussian noise blurred by a Gaussian of std sigma (reflecting borders) and
 normalised to zero mean and unit variance per field. So: bits are spatially correlated (the blur), bits of
 a layer are correlated with each other (the shared G_l) and with the same bit of the previous layer (g_l),
-layer 0 is biased (tau), and later layers are less predictable (less blur, more white noise, weaker
-coupling, no bias), as in real progressive codes where the last iterations code near-random residuals.
+early layers are biased towards 0 (tau), and later layers are less predictable (less blur, more white
+noise, weaker coupling, no bias), as in real progressive codes where the last iterations code near-random
+residuals.
 
   python -m jcomp.data.synthetic_codes --count=16 --out=DIR [--height=32 --width=32 --layer-depth=4
       --layers=4 --seed=0]                      # DIR/sample_00000.npz ... (sample i from seed + i)
@@ -99,8 +100,7 @@ def generate(seed: int, height: int = 32, width: int = 32, layer_depth: int = 4,
     u = np.sqrt(1 - white_share) * _normalise(smooth) + np.sqrt(white_share) * white
     if l > 0:
       u = u + 0.9 * (1 - 0.5 * t) * (2.0 * bits[l - 1] - 1.0)
-    tau = 0.5 * (1 - t) * (-1.0) ** np.arange(layer_depth)
-    bits[l] = u > tau[:, None, None]
+    bits[l] = u > 0.5 * (1 - t)
   return np.ascontiguousarray(bits.reshape(layers * layer_depth, height, width).transpose(1, 2, 0))
 
 

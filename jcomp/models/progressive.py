@@ -5,14 +5,16 @@ layer after layer; inside layer l the K bits form a volume (K, H, W) coded chann
 order (the order of `jcomp.models.masked_conv`, with the layer's bits as the depth axis). The logit of bit
 (l, k, y, x) sees all bits of layers < l and the bits of layer l before it in that order:
 
-  bits as +-1 (0 = not known yet)
-  layers < l (H, W, N*K) + one-hot(l) (N) ─> conv 3x3 ─ReLU─> ... ─> conv 1x1 (K*F) ─> cond (K, H, W, F)
-  layer l (K, H, W, 1) ─> masked conv A (K, s, s) ──(+ cond)─ReLU─> [B ─ReLU─> B] + skip ─> B (1) ─> logit
+  bits as +-1 (0 = not known yet); F features per bit-plane; s x s spatial kernels (s = 3)
+  layers < l (H, W, N*K) + one-hot(l) (N) ─> conv s x s (F) ─ReLU─> ... ─> conv 1x1 (K*F) ─> cond
+  layer l (H, W, K) ─> masked conv A (K*F) ─(+ cond)─ReLU─> [B ─ReLU─> B] + skip ─> B (K): logits
 
-The 3D kernels have depth K, so each bit sees every earlier bit-plane of its layer in full and the causal
-part of its own plane; the unmasked 2D convs see only previous layers (`prev` is zeroed from layer l on).
-Weights are shared by all layers; the one-hot tells the network which layer it predicts. The output is one
-logit for bit = 1 per bit (the 2-way logits of the entropy coder are [0, logit]).
+The masked convs (`MaskedPlaneConv`) are `masked_conv.MaskedConv3D` over the (K, H, W) volume with a depth-K
+kernel, built from its mask (`causal_mask_3d`) but run as one 2D conv over the planes folded into channels
+(weights untied across planes): each bit sees every earlier bit-plane of its layer in full and the causal
+part of its own plane. The unmasked 2D convs see only previous layers (zeroed from layer l on). Weights are
+shared by all layers; the one-hot tells the network which layer it predicts. The output is one logit for
+bit = 1 per bit (the 2-way logits of the entropy coder are [0, logit]).
 
 Parallel decoding: every tap of a masked conv (spatial radius r = s // 2) either stays in its bit-plane
 and lowers the raster index (r + 1) y + x, or goes to an earlier plane with a spatial offset raising that
@@ -51,7 +53,7 @@ def plane_mask(layer_depth: int, kernel_size: int, mask_type: MaskType) -> np.nd
 class MaskedPlaneConv(nn.Module):
   """Causal conv over (B, H, W, K * C) features of K bit-planes (plane-major channels): a 2D convolution
   equal to `masked_conv.MaskedConv3D` with depth kernel K over the (K, H, W) volume, but with weights untied
-  across planes and run as one 2D conv (XLA's CPU 3D convolutions are ~50x slower)."""
+  across planes and run as one 2D conv (a training step with XLA's CPU 3D convolutions took ~2.5x longer)."""
   features: int
   mask_type: MaskType
   layer_depth: int
