@@ -27,9 +27,16 @@ bd = s["bd_rate"]
 
 
 def at(curve, b):
-  for x, y in zip(curve["bpp"], curve["ms_ssim"]):
-    if y is not None and abs(x - b) < 1e-6:
-      return f"{y:.4f}"
+  """Linear interpolation of the averaged curve at b (no extrapolation); n_images if not all."""
+  pts = [(x, y, n) for x, y, n in zip(curve["bpp"], curve["ms_ssim"],
+                                      curve.get("n_images", [None] * len(curve["bpp"])))
+         if y is not None]
+  for (x0, y0, n0), (x1, y1, n1) in zip(pts, pts[1:]):
+    if x0 - 1e-9 <= b <= x1 + 1e-9:
+      t = (b - x0) / (x1 - x0)
+      n = n0 if t < 0.5 else n1
+      partial = f" (n={n})" if n is not None and n < s["n_images"] else ""
+      return f"{y0 + t * (y1 - y0):.4f}{partial}"
   return "–"
 
 

@@ -24,21 +24,25 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def _gaussian_kernel(size: int, sigma: float) -> jnp.ndarray:
-  """Normalized 2D Gaussian window, shape (size, size)."""
+  """Normalized 1D Gaussian window, shape (size,). TF's 2D window is its outer product with itself."""
   coords = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2.0
-  g = -0.5 * coords**2 / sigma**2
-  g = g[None, :] + g[:, None]
-  return jax.nn.softmax(g.reshape(-1)).reshape(size, size)
+  return jax.nn.softmax(-0.5 * coords**2 / sigma**2)
 
 
 def _filter(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
-  """Depthwise VALID convolution of (B, H, W, C) with a (k, k) window."""
+  """Depthwise VALID convolution of (B, H, W, C) with the separable window kernel x kernel (k,).
+
+  Two 1D passes instead of one k x k pass: about half the time on XLA's CPU backend.
+  """
   c = x.shape[-1]
-  w = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))
-  return jax.lax.conv_general_dilated(
-      x, w, window_strides=(1, 1), padding="VALID",
-      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
-      precision=jax.lax.Precision.HIGHEST)
+  k = kernel.shape[0]
+  for shape in ((k, 1), (1, k)):
+    w = jnp.tile(kernel.reshape(shape)[:, :, None, None], (1, 1, 1, c))
+    x = jax.lax.conv_general_dilated(
+        x, w, window_strides=(1, 1), padding="VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
+        precision=jax.lax.Precision.HIGHEST)
+  return x
 
 
 def _ssim_per_channel(x, y, max_val, filter_size, filter_sigma, k1, k2):
