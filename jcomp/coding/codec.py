@@ -27,6 +27,7 @@ import numpy as np
 from jcomp import checkpoint, zoo
 from jcomp.coding import bitstream, coder, probabilities
 from jcomp.coding.schedule import WavefrontCoder
+from jcomp.coding.subblock import SubblockCoder
 from jcomp.models import build_autoencoder, build_context_model
 from jcomp.models.quantizer import quantizer_centers
 
@@ -78,7 +79,7 @@ class Codec:
     self._ae_vars = {"params": params["autoencoder"], "batch_stats": variables["batch_stats"]}
     self._ctx_params = params["context"]
     self.centers = np.asarray(quantizer_centers(params["autoencoder"].get("quant"), config.model.quantizer))
-    self._wavefront: dict[tuple, WavefrontCoder] = {}
+    self._wavefront: dict[tuple, WavefrontCoder | SubblockCoder] = {}
     self._encode = jax.jit(lambda v, x: self._ae.apply(v, x, train=False, method="encode"))
     self._decode = jax.jit(lambda v, z: self._ae.apply(v, z, train=False, method="decode"))
     self._logits = jax.jit(lambda p, vol: self._ctx.apply({"params": p}, vol, self.centers[0]))
@@ -88,10 +89,13 @@ class Codec:
     config, variables = zoo.load(spec)
     return cls(config, variables, name=spec)
 
-  def _coder(self, shape) -> WavefrontCoder:
+  def _coder(self, shape) -> WavefrontCoder | SubblockCoder:
     if shape not in self._wavefront:
-      self._wavefront[shape] = WavefrontCoder(self._ctx_params, self.centers, shape,
-                                              tuple(self.config.model.context.kernel_size))
+      c = self.config.model.context
+      if c.name == "ccn":
+        self._wavefront[shape] = SubblockCoder(self._ctx_params, self.centers, shape, c.get("spatial_codes", 1))
+      else:
+        self._wavefront[shape] = WavefrontCoder(self._ctx_params, self.centers, shape, tuple(c.kernel_size))
     return self._wavefront[shape]
 
   def analyze(self, image: np.ndarray) -> dict:

@@ -109,3 +109,57 @@ def ideal_bits(freqs: np.ndarray, symbols: np.ndarray) -> float:
   chosen = np.take_along_axis(freqs, symbols[..., None].astype(np.int64), axis=-1)[..., 0]
   totals = freqs.sum(axis=-1)
   return float(np.sum(np.log2(totals.astype(np.float64)) - np.log2(chosen.astype(np.float64))))
+
+
+def gmm_to_freqs(means: np.ndarray, scales: np.ndarray, weights: np.ndarray, centers: np.ndarray,
+                 precision: int = DEFAULT_PRECISION) -> np.ndarray:
+  """Discretises a Gaussian mixture per code into integer frequency tables over the L centers.
+
+  Each center owns its quantization bin: edges at the midpoints between the sorted centers, the outer bins
+  reaching to -inf and +inf, so the head and tail mass (values beyond the outer centers, which the quantizer
+  clamps to them) belongs to the outer symbols::
+
+    centers      c0        c1        c2        c3
+    bins    -inf ----|---------|---------|---- +inf
+                  (c0+c1)/2  (c1+c2)/2  (c2+c3)/2
+
+  Args:
+    means, scales, weights: (..., M) mixture parameters (scales > 0, weights >= 0 with a positive sum;
+      weights are renormalized).
+    centers: (L,) center values, in any order; table entry i belongs to centers[i].
+    precision: the tables sum to 2**precision.
+
+  Returns:
+    (..., L) int64 frequencies via `pmf_to_freqs` of the bin masses (float64): every entry >= 1, every row
+    summing to 2**precision, also when all the mass lies far outside the centers' range.
+  """
+  from scipy.special import ndtr  # standard normal CDF, accurate in the tails
+
+  mu = np.asarray(means, np.float64)[..., None, :]       # (..., 1, M)
+  sigma = np.asarray(scales, np.float64)[..., None, :]
+  pi = np.asarray(weights, np.float64)
+  if np.any(~np.isfinite(sigma)) or np.any(sigma <= 0):
+    raise ValueError("scales must be finite and positive")
+  if np.any(pi < 0) or np.any(pi.sum(axis=-1) <= 0):
+    raise ValueError("weights must be non-negative with a positive sum")
+  pi = (pi / pi.sum(axis=-1, keepdims=True))[..., None, :]
+  c = np.asarray(centers, np.float64)
+  order = np.argsort(c, kind="stable")
+  s = c[order]
+  edges = (s[1:] + s[:-1]) / 2                            # (L-1,)
+  lo = np.concatenate([[-np.inf], edges])[:, None]        # (L, 1)
+  hi = np.concatenate([edges, [np.inf]])[:, None]
+  z_lo, z_hi = (lo - mu) / sigma, (hi - mu) / sigma        # (..., L, M)
+  # Upper half of the line: 1 - CDF via the reflected CDF, so far-right mass does not cancel to 0.
+  upper = z_lo >= 0
+  mass = np.where(upper, ndtr(-z_lo) - ndtr(-z_hi), ndtr(z_hi) - ndtr(z_lo))
+  pmf_sorted = np.sum(pi * np.maximum(mass, 0.0), axis=-1)  # (..., L)
+  pmf = np.empty_like(pmf_sorted)
+  pmf[..., order] = pmf_sorted
+  # A mixture far from every bin (underflow everywhere) falls back to its nearest outer bin.
+  dead = pmf.sum(axis=-1) <= 0
+  if np.any(dead):
+    right = (np.sum(pi[..., 0, :] * np.asarray(means, np.float64), axis=-1) > s[-1])
+    pmf[dead & right, order[-1]] = 1.0
+    pmf[dead & ~right, order[0]] = 1.0
+  return pmf_to_freqs(pmf, precision)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 import ml_collections
 
+from jcomp.models.ccn import CCNContextModel
 from jcomp.models.compressor import Autoencoder, build_autoencoder, to_volume
 from jcomp.models.context_model import ContextModel3D
 
-CONTEXT_MODELS = ("masked3d",)
+CONTEXT_MODELS = ("masked3d", "ccn")
 
 
 def build_context_model(model_config: ml_collections.ConfigDict):
@@ -18,6 +19,11 @@ def build_context_model(model_config: ml_collections.ConfigDict):
     return ContextModel3D(num_centers=model_config.num_centers, features=c.features,
                           num_residual_units=c.num_residual_units,
                           kernel_size=tuple(c.kernel_size), dtype=jnp.dtype(model_config.dtype))
+  if c.name == "ccn":
+    # kernel_size: the spatial (kh, kw) are its last two entries (a 3D model's depth entry is ignored).
+    return CCNContextModel(num_centers=model_config.num_centers, group=c.get("group", 3),
+                           num_residual_units=c.num_residual_units, kernel_size=tuple(c.kernel_size)[-2:],
+                           spatial_codes=c.get("spatial_codes", 1), dtype=jnp.dtype(model_config.dtype))
   raise ValueError(f"unknown context model {c.name!r}; choose one of {CONTEXT_MODELS}")
 
 
