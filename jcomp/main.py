@@ -27,13 +27,33 @@ def main(argv):
   try:
     train.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
   except (DataError, CheckpointError, ValueError, train.TrainingDiverged) as e:
-    print(f"error: {e}", file=sys.stderr)
+    print(f"error: {_one_line(e)}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _one_line(e: BaseException) -> str:
+  while len(e.args) == 1 and isinstance(e.args[0], BaseException):  # config_flags wraps a KeyError
+    e = e.args[0]
+  message = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+  if "Traceback (most recent call last)" in message:  # config_flags embeds get_config's traceback
+    message = message.strip().splitlines()[-1]
+  return " ".join(message.split())
+
+
+def _parse_flags(argv):
+  """absl's parsing, but a bad flag (e.g. a typo in a --config override) is a one-line error, no traceback."""
+  try:
+    argv = flags.FLAGS(argv)
+    flags.FLAGS.config.keys()  # config_flags defers a config file's load error to the first access
+    return argv
+  except Exception as e:  # pylint: disable=broad-except (flags.Error, or config_flags' AttributeError, ...)
+    print(f"error: invalid flag: {_one_line(e)}", file=sys.stderr)
     sys.exit(1)
 
 
 def run():
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

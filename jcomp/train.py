@@ -247,7 +247,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     for step in range(start + 1, config.num_train_steps + 1):
       state, m = step_fn(state, sharding.global_batch(next(it), mesh))
       last = step == config.num_train_steps
-      if step % config.log_every_steps == 0 or last or stop["signal"]:
+      stopping = _on_any_process(stop["signal"] is not None)  # all processes stop at the same step
+      if step % config.log_every_steps == 0 or last or stopping:
         m = jax.device_get(m)
         _check_finite(m, last_checked, step)
         last_checked = step
@@ -262,11 +263,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
           print(f"eval  {step:7d} | bpp_est {em['bpp_est']:.3f} | ms_ssim {em['ms_ssim']:.4f} | "
                 f"psnr {em['psnr']:.2f} | imp {em['importance']:.2f}", flush=True)
           _write_scalars(writer, step, em, "eval")
-      if step % config.checkpoint_every_steps == 0 or last or stop["signal"]:
+      if step % config.checkpoint_every_steps == 0 or last or stopping:
         _check_finite(jax.device_get(m), last_checked, step)
         checkpoint.save(mngr, step, state)
-      if stop["signal"]:
-        print(f"received signal {stop['signal']}: saved step {step}, exiting", flush=True)
+      if stopping:
+        if jax.process_index() == 0:
+          print(f"received signal {int(signal.SIGTERM)}: saved step {step}, exiting", flush=True)
         break
   finally:
     signal.signal(signal.SIGTERM, previous)
@@ -274,6 +276,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     if writer is not None:
       writer.close()
   return state
+
+
+def _on_any_process(flag: bool) -> bool:
+  """`flag` of any process, on every process: SIGTERM reaches the processes at different steps, and one that
+  stopped alone would leave the others waiting in a collective."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
 def _check_finite(m: dict, since: int, step: int) -> None:

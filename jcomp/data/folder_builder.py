@@ -42,7 +42,8 @@ def _decode_rgb(data: bytes) -> np.ndarray:
 class ImageFolder(tfds.core.GeneratorBasedBuilder):
   """Images of a folder/glob as a TFDS dataset with one 'train' split of {'image_bytes', 'height', 'width'}."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": "Examples in sorted path order (1.0.0 let TFDS shuffle them by key)."}
 
   def __init__(self, *, files: list[str], **kwargs):
     self._files = files
@@ -58,7 +59,8 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder):
             "height": tfds.features.Scalar(dtype=np.int32),
             "width": tfds.features.Scalar(dtype=np.int32),
         }),
-        description="Local images, built by jcomp.data.folder_builder.")
+        description="Local images, built by jcomp.data.folder_builder.",
+        disable_shuffling=True)  # keep sorted path order: 'train[900:]' = the last files
 
   def _split_generators(self, dl_manager):
     return {"train": self._generate_examples()}

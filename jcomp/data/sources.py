@@ -41,7 +41,9 @@ class _Decoded(Sequence):
     return len(self._records)
 
   def __getitem__(self, i):
-    image = self._decode(self._records[i])
+    if not -len(self) <= i < len(self):
+      raise IndexError(i)  # (the records raise ValueError, which would make iteration endless)
+    image = self._decode(self._records[i % len(self)])
     image = np.asarray(image)
     if image.ndim == 2:
       image = np.repeat(image[..., None], 3, axis=-1)
@@ -68,6 +70,8 @@ def open_source(source: str, split: str, data_dir: str = "", manual_dir: str = "
     builder = folder_builder.build(source, data_dir or None)
   except FileNotFoundError as e:
     raise DataError(str(e)) from e
+  except Exception as e:  # e.g. TFDS's "No examples were yielded" when no file decodes
+    raise DataError(f"cannot build a dataset of the images at {source!r} (none readable?): {e}") from e
   try:
     records = builder.as_data_source(split=split)
   except Exception as e:

@@ -1,0 +1,67 @@
+"""The autoencoder: output shapes for every part combination, the paper's parameter count, forward values."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jcomp.models import build_autoencoder
+from tests.conftest import fast_compilation, random_like, tiny_config
+
+
+def _abstract(model, batch, height, width, train=False):
+  x = jax.ShapeDtypeStruct((batch, height, width, 3), jnp.float32)
+  variables = jax.eval_shape(lambda r, x: model.init(r, x, train=False), jax.random.PRNGKey(0), x)
+  if train:
+    out, _ = jax.eval_shape(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]), variables, x)
+  else:
+    out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
+  return variables, out
+
+
+def _num_params(tree) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(tree)))
+
+
+@pytest.mark.parametrize("quantizer,importance", [("centers", "mentzer"), ("centers", "none"),
+                                                  ("binarizer", "li"), ("binarizer", "none")])
+@pytest.mark.parametrize("upsample", ["transpose", "subpixel"])
+def test_outputs_have_the_latent_and_image_shapes(quantizer, importance, upsample):
+  c = tiny_config().model
+  c.quantizer, c.importance, c.upsample = quantizer, importance, upsample
+  B, H, W, K = 2, 40, 56, c.num_channels
+  for train in (False, True):
+    _, out = _abstract(build_autoencoder(c), B, H, W, train)
+    assert out["values"].shape == out["mask"].shape == (B, H // 8, W // 8, K)
+    assert out["symbols"].shape == (B, H // 8, W // 8, K) and out["symbols"].dtype == jnp.int32
+    assert out["importance"].shape == (B, H // 8, W // 8)
+    assert out["x_hat"].shape == (B, H, W, 3) and out["x_hat"].dtype == jnp.float32
+
+
+def test_med_autoencoder_has_the_papers_9_7_million_parameters():
+  from configs import med  # pylint: disable=g-import-not-at-top
+  c = med.get_config()
+  variables, _ = _abstract(build_autoencoder(c.model), 1, c.crop_size, c.crop_size)
+  n = _num_params(variables["params"])
+  print(f"configs/med.py autoencoder: {n:,} parameters")
+  assert 9.6e6 < n < 9.8e6, n  # paper: 9.7 M (n = 128, B = 5, K = 32); 9,728,938 when written
+
+
+def test_forward_values_are_centers_and_reconstructions_are_images():
+  c = tiny_config().model
+  model = build_autoencoder(c)
+  x = np.random.default_rng(0).integers(0, 256, (2, 32, 48, 3)).astype(np.float32)
+  variables, _ = _abstract(model, *x.shape[:3])
+  variables = {"params": random_like(variables["params"], seed=1),
+               "batch_stats": jax.tree_util.tree_map(lambda s: np.ones(s.shape, np.float32),
+                                                     variables["batch_stats"])}
+  with fast_compilation():
+    out = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  out = jax.device_get(out)
+  centers = variables["params"]["quant"]["centers"]
+  assert out["symbols"].min() >= 0 and out["symbols"].max() < c.num_centers
+  np.testing.assert_array_equal(out["values"], centers[out["symbols"]])
+  mask = out["mask"]
+  assert set(np.unique(mask)) <= {0.0, 1.0}
+  np.testing.assert_array_equal(mask, np.arange(c.num_channels) < mask.sum(-1, keepdims=True))
+  assert 0.0 <= out["x_hat"].min() and out["x_hat"].max() <= 255.0

@@ -1,0 +1,82 @@
+"""Training: the tiny system learns, its optimizer groups are right, a resumed run equals an unbroken one."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jcomp import checkpoint, train
+from tests.conftest import fast_compilation, tiny_config
+
+
+def test_loss_decreases_when_fitting_a_fixed_batch(tiny_system):
+  state = tiny_system.init(0)
+  batch = tiny_system.batches.batch(0)
+  losses = []
+  for _ in range(30):
+    state, m = tiny_system.step(state, batch)
+    losses.append(float(m["loss"]))
+  assert np.all(np.isfinite(losses))
+  first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+  assert last < 0.9 * first, f"mean loss {first:.1f} over the first 5 steps, {last:.1f} over the last 5"
+  assert int(state.step) == 30
+
+
+def test_train_step_reports_the_documented_metrics(tiny_system):
+  state, m = tiny_system.step(tiny_system.init(1), tiny_system.batches.batch(1))
+  expected = {"loss", "distortion", "rate_term", "bits_per_symbol", "H", "bpp_est", "importance",
+              "ms_ssim", "psnr", "mse", "lr_ae", "lr_context", "grad_norm"}
+  assert expected <= set(m)
+  m = jax.device_get(m)
+  K = tiny_system.config.model.num_channels
+  assert m["bpp_est"] == pytest.approx(m["bits_per_symbol"] * K / 64, rel=1e-6)
+  assert 0 < m["ms_ssim"] <= 1 and m["grad_norm"] > 0
+  assert int(state.step) == 1
+
+
+def test_parameters_are_grouped_into_ae_centers_and_context(tiny_system):
+  labels = train.param_labels(tiny_system.init(0).params)
+  assert set(jax.tree_util.tree_leaves(labels["context"])) == {"context"}
+  assert labels["autoencoder"]["quant"]["centers"] == "centers"
+  rest = {k: v for k, v in labels["autoencoder"].items() if k != "quant"}
+  assert set(jax.tree_util.tree_leaves(rest)) == {"ae"}
+
+
+def _config(num_train_steps: int):
+  c = tiny_config()
+  c.num_train_steps = num_train_steps
+  c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 2, 1000, 1000
+  return c
+
+
+def _train(config, workdir):
+  with fast_compilation():
+    return train.train_and_evaluate(config, str(workdir))
+
+
+def test_resumed_training_equals_unbroken_training(tmp_path):
+  n = 4
+  unbroken = _train(_config(2 * n), tmp_path / "unbroken")
+  first = _train(_config(n), tmp_path / "resumed")
+  assert int(first.step) == n
+  resumed = _train(_config(2 * n), tmp_path / "resumed")
+  assert int(unbroken.step) == int(resumed.step) == 2 * n
+  assert sorted(os.listdir(tmp_path / "resumed" / "checkpoints")) == [str(n), str(2 * n)]
+  for name in ("params", "batch_stats", "opt_state"):
+    a, b = jax.device_get(getattr(unbroken, name)), jax.device_get(getattr(resumed, name))
+    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7), a, b)
+  saved = checkpoint.load_config(str(tmp_path / "resumed"))
+  assert saved.num_train_steps == 2 * n and saved.model.num_channels == 4
+
+
+def test_a_finished_run_is_not_trained_further(tmp_path):
+  state = _train(_config(2), tmp_path)
+  mtimes = {p: os.stat(os.path.join(tmp_path, "checkpoints", p)).st_mtime_ns
+            for p in os.listdir(tmp_path / "checkpoints")}
+  again = _train(_config(2), tmp_path)
+  assert int(again.step) == 2
+  jax.tree_util.tree_map(np.testing.assert_array_equal, jax.device_get(state.params),
+                         jax.device_get(again.params))
+  assert mtimes == {p: os.stat(os.path.join(tmp_path, "checkpoints", p)).st_mtime_ns
+                    for p in os.listdir(tmp_path / "checkpoints")}
