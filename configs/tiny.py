@@ -1,6 +1,6 @@
 """The tiny config for tests: a few thousand parameters, 32x32 crops, synthetic images; compiles in seconds.
 
-  python -m jcomp.main --config=configs/tiny.py --workdir=/tmp/tiny --config.num_train_steps=20
+  python -m jcomp.main --config=configs/tiny.py --workdir=workdirs/tiny --config.num_train_steps=20
 """
 
 from jcomp import config_lib
