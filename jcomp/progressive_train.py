@@ -20,10 +20,7 @@ from __future__ import annotations
 import functools
 import glob
 import logging
-import math
 import os
-import signal
-import time
 from typing import Any
 
 import flax
@@ -220,7 +217,7 @@ def evaluate(model, params, eval_fn, codes: list[np.ndarray]) -> dict:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains the progressive model of `config` in `workdir`, resuming from its latest checkpoint."""
-  from jcomp.train import TrainingDiverged  # pylint: disable=g-import-not-at-top (train imports us)
+  from jcomp import train  # pylint: disable=g-import-not-at-top (train imports us)
   p = config.progressive
   # ---- everything that can fail on bad input, before anything is written ----
   check_compatible(workdir, config)
@@ -240,42 +237,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   step_fn = jax.jit(functools.partial(train_step, model, tx), donate_argnums=0)
   eval_fn = jax.jit(functools.partial(metrics, model))
   lr_fn = learning_rate(config)
-  stop = {"signal": None}
-  previous = signal.signal(signal.SIGTERM, lambda s, f: stop.update(signal=s))
-  start = int(state.step)
-  last_checked = start
-  t0, n0 = time.time(), start
-  try:
-    for step in range(start + 1, config.num_train_steps + 1):
-      state, m = step_fn(state, batches.batch(step))
-      last = step == config.num_train_steps
-      if step % config.log_every_steps == 0 or last or stop["signal"]:
-        m = jax.device_get(m)
-        _check_finite(m, last_checked, step, TrainingDiverged)
-        last_checked = step
-        codes_s = (step - n0) * config.batch_size / max(time.time() - t0, 1e-9)
-        t0, n0 = time.time(), step
-        print(_format(step, m, codes_s, float(lr_fn(step - 1))), flush=True)
-      if step % config.eval_every_steps == 0 or last:
-        e = evaluate(model, state.params, eval_fn, eval_codes)
-        layers = " ".join(f"{v:.3f}" for v in e["layer_bits_per_bit"])
-        zeroth = " ".join(f"{v:.3f}" for v in e["zeroth_order_layers"])
-        print(f"eval  {step:7d} | bits/bit {e['bits_per_bit']:.4f} (layers {layers}) | zeroth-order "
-              f"{e['zeroth_order_bits_per_bit']:.4f} (layers {zeroth}) | {len(eval_codes)} held-out codes",
-              flush=True)
-      if step % config.checkpoint_every_steps == 0 or last or stop["signal"]:
-        _check_finite(jax.device_get(m), last_checked, step, TrainingDiverged)
-        checkpoint.save(mngr, step, state)
-      if stop["signal"]:
-        print(f"received signal {stop['signal']}: saved step {step}, exiting", flush=True)
-        break
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-    mngr.close()
-  return state
+
+  def on_log(step, m, codes_s):
+    print(_format(step, m, codes_s, float(lr_fn(step - 1))), flush=True)
+
+  def on_eval(step, state):
+    e = evaluate(model, state.params, eval_fn, eval_codes)
+    layers = " ".join(f"{v:.3f}" for v in e["layer_bits_per_bit"])
+    zeroth = " ".join(f"{v:.3f}" for v in e["zeroth_order_layers"])
+    print(f"eval  {step:7d} | bits/bit {e['bits_per_bit']:.4f} (layers {layers}) | zeroth-order "
+          f"{e['zeroth_order_bits_per_bit']:.4f} (layers {zeroth}) | {len(eval_codes)} held-out codes",
+          flush=True)
+
+  return train.run_loop(config, state, mngr, batches.batch, step_fn, on_log, on_eval,
+                        loss_key="bits_per_bit")
 
 
-def _check_finite(m: dict, since: int, step: int, error: type) -> None:
-  if not math.isfinite(float(m["bits_per_bit"])):
-    raise error(f"loss is {float(m['bits_per_bit'])} at a step in ({since}, {step}]; stopped without "
-                "saving: the last checkpoint is the last good state")

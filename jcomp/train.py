@@ -21,7 +21,7 @@ import math
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import flax.linen as nn
@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jcomp import checkpoint, losses, metrics, sharding
+from jcomp import checkpoint, losses, sharding
 from jcomp.data import sources
 from jcomp.models import build_autoencoder, build_context_model, to_volume
 from jcomp.models.quantizer import quantizer_centers
@@ -237,34 +237,60 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   eval_fn = jax.jit(functools.partial(eval_step, models, config), in_shardings=(rep, None),
                     out_shardings=rep)
   writer = _writer(workdir)
+  it = batches.iterate(int(state.step))
+
+  def on_log(step, m, img_s):
+    print(_format(step, m, img_s), flush=True)
+    _write_scalars(writer, step, {**m, "img_per_s": img_s}, "train")
+
+  def on_eval(step, state):
+    em = jax.device_get(eval_fn(state, eval_images))
+    if jax.process_index() == 0:
+      print(f"eval  {step:7d} | bpp_est {em['bpp_est']:.3f} | ms_ssim {em['ms_ssim']:.4f} | "
+            f"psnr {em['psnr']:.2f} | imp {em['importance']:.2f}", flush=True)
+      _write_scalars(writer, step, em, "eval")
+
+  try:
+    return run_loop(config, state, mngr, lambda step: sharding.global_batch(next(it), mesh), step_fn,
+                    on_log, on_eval)
+  finally:
+    if writer is not None:
+      writer.close()
+
+
+def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[[int], Any], step_fn,
+             on_log: Callable[[int, dict, float], None], on_eval: Callable[[int, Any], None],
+             loss_key: str = "loss"):
+  """The training loop every jcomp system shares: steps, logging, eval, checkpoints, SIGTERM, NaN check.
+
+  Runs `state, metrics = step_fn(state, batch_at(step))` from state.step + 1 to config.num_train_steps.
+  Every `log_every_steps` (and at the end) the metrics are fetched, `metrics[loss_key]` must be finite
+  (else TrainingDiverged, without saving), and process 0 calls `on_log(step, metrics, items_per_s)`;
+  `on_eval(step, state)` every `eval_every_steps`; checkpoints every `checkpoint_every_steps`. SIGTERM
+  saves at the next step (the same step on every process) and returns. Closes `mngr`; returns the state.
+  """
   stop = {"signal": None}
   previous = signal.signal(signal.SIGTERM, lambda s, f: stop.update(signal=s))
   start = int(state.step)
   last_checked = start
   t0, n0 = time.time(), start
   try:
-    it = batches.iterate(start)
     for step in range(start + 1, config.num_train_steps + 1):
-      state, m = step_fn(state, sharding.global_batch(next(it), mesh))
+      state, m = step_fn(state, batch_at(step))
       last = step == config.num_train_steps
       stopping = _on_any_process(stop["signal"] is not None)  # all processes stop at the same step
       if step % config.log_every_steps == 0 or last or stopping:
         m = jax.device_get(m)
-        _check_finite(m, last_checked, step)
+        _check_finite(m[loss_key], last_checked, step)
         last_checked = step
-        img_s = (step - n0) * config.batch_size / max(time.time() - t0, 1e-9)
+        items_s = (step - n0) * config.batch_size / max(time.time() - t0, 1e-9)
         t0, n0 = time.time(), step
         if jax.process_index() == 0:
-          print(_format(step, m, img_s), flush=True)
-          _write_scalars(writer, step, {**m, "img_per_s": img_s}, "train")
+          on_log(step, m, items_s)
       if step % config.eval_every_steps == 0 or last:
-        em = jax.device_get(eval_fn(state, eval_images))
-        if jax.process_index() == 0:
-          print(f"eval  {step:7d} | bpp_est {em['bpp_est']:.3f} | ms_ssim {em['ms_ssim']:.4f} | "
-                f"psnr {em['psnr']:.2f} | imp {em['importance']:.2f}", flush=True)
-          _write_scalars(writer, step, em, "eval")
+        on_eval(step, state)
       if step % config.checkpoint_every_steps == 0 or last or stopping:
-        _check_finite(jax.device_get(m), last_checked, step)
+        _check_finite(jax.device_get(m)[loss_key], last_checked, step)
         checkpoint.save(mngr, step, state)
       if stopping:
         if jax.process_index() == 0:
@@ -273,8 +299,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   finally:
     signal.signal(signal.SIGTERM, previous)
     mngr.close()
-    if writer is not None:
-      writer.close()
   return state
 
 
@@ -287,9 +311,9 @@ def _on_any_process(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
-def _check_finite(m: dict, since: int, step: int) -> None:
-  if not math.isfinite(float(m["loss"])):
-    raise TrainingDiverged(f"loss is {float(m['loss'])} at a step in ({since}, {step}]; stopped without "
+def _check_finite(loss, since: int, step: int) -> None:
+  if not math.isfinite(float(loss)):
+    raise TrainingDiverged(f"loss is {float(loss)} at a step in ({since}, {step}]; stopped without "
                            "saving: the last checkpoint is the last good state")
 
 

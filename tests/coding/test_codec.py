@@ -14,10 +14,11 @@ import pytest
 from PIL import Image
 
 from jcomp import config_lib, train, zoo
-from jcomp.coding import bitstream, coder, probabilities
+from jcomp.coding import bitstream
 from jcomp.coding.codec import Codec, CodecError
 from jcomp.coding.schedule import WavefrontCoder, wavefront_schedule
 from jcomp.data.synthetic_images import synthetic_image
+from tests.coding.reference import parallel_round_trip, serial_round_trip
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -105,33 +106,10 @@ def test_wavefront_decode_equals_serial_reference_decode(codec):
   rng = np.random.default_rng(0)
   shape = (3, 3, 4)
   symbols = rng.integers(0, len(codec.centers), shape).astype(np.int32)
-  wf = WavefrontCoder(codec._ctx_params, codec.centers, shape)
-  tables, order = [], []
-
-  def enc(step, logits):
-    pos = wf.schedule[step]
-    tables.append(probabilities.logits_to_freqs(logits))
-    order.append(pos)
-    return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
-
-  wf.run(enc)
-  pos = np.concatenate(order)
-  data = coder.encode(symbols[pos[:, 0], pos[:, 1], pos[:, 2]], np.concatenate(tables))
-  dec = coder.Decoder(data)
-  decoded = wf.run(lambda s, logits: dec.decode(probabilities.logits_to_freqs(logits)))
+  decoded = parallel_round_trip(WavefrontCoder(codec._ctx_params, codec.centers, shape), symbols)
   np.testing.assert_array_equal(decoded, symbols)
-  # Serial reference: raster order over (d, h, w), one symbol per step, each table from a full parallel
-  # pass over the partially decoded volume (masked taps see placeholders, so the tables are the encoder's).
   full = lambda vol: np.asarray(codec._logits(codec._ctx_params, jnp.asarray(codec.centers[vol])[None])[0])
-  order = list(np.ndindex(*shape))
-  enc_tables = probabilities.logits_to_freqs(np.stack([full(symbols)[p] for p in order]))
-  serial_data = coder.encode(np.array([symbols[p] for p in order]), enc_tables)
-  serial_dec = coder.Decoder(serial_data)
-  serial = np.zeros(shape, np.int32)
-  for p in order:
-    serial[p] = serial_dec.decode(probabilities.logits_to_freqs(full(serial)[p][None]))[0]
-  serial_dec.finish()
-  np.testing.assert_array_equal(serial, decoded)
+  np.testing.assert_array_equal(serial_round_trip(full, symbols), decoded)
 
 
 def test_schedule_covers_every_position_once_in_few_steps():

@@ -12,6 +12,7 @@ from jcomp.coding import coder, probabilities
 from jcomp.coding.codec import Codec
 from jcomp.coding.subblock import SubblockCoder
 from jcomp.data.synthetic_images import synthetic_image
+from tests.coding.reference import parallel_round_trip, serial_round_trip
 from jcomp.models import build_context_model
 from tests.conftest import fast_compilation
 
@@ -69,33 +70,9 @@ def test_subblock_decode_equals_serial_reference_decode(codec):
   rng = np.random.default_rng(0)
   shape = (4, 3, 4)
   symbols = rng.integers(0, len(codec.centers), shape).astype(np.int32)
-  sb = SubblockCoder(codec._ctx_params, codec.centers, shape)
-  tables, order = [], []
-
-  def enc(step, logits):
-    pos = sb.schedule[step]
-    tables.append(probabilities.logits_to_freqs(logits))
-    order.append(pos)
-    return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
-
-  sb.run(enc)
-  pos = np.concatenate(order)
-  dec = coder.Decoder(coder.encode(symbols[pos[:, 0], pos[:, 1], pos[:, 2]], np.concatenate(tables)))
-  decoded = sb.run(lambda s, logits: dec.decode(probabilities.logits_to_freqs(logits)))
-  dec.finish()
+  decoded = parallel_round_trip(SubblockCoder(codec._ctx_params, codec.centers, shape), symbols)
   np.testing.assert_array_equal(decoded, symbols)
-  # Serial reference: depth-major raster order, one symbol per step, each table from a full parallel pass
-  # over the partially decoded volume.
-  order = list(np.ndindex(*shape))
-  full = _full_logits(codec, symbols)
-  data = coder.encode(np.array([symbols[p] for p in order]),
-                      probabilities.logits_to_freqs(np.stack([full[p] for p in order])))
-  serial_dec = coder.Decoder(data)
-  serial = np.zeros(shape, np.int32)
-  for p in order:
-    serial[p] = serial_dec.decode(probabilities.logits_to_freqs(_full_logits(codec, serial)[p][None]))[0]
-  serial_dec.finish()
-  np.testing.assert_array_equal(serial, decoded)
+  np.testing.assert_array_equal(serial_round_trip(lambda vol: _full_logits(codec, vol), symbols), decoded)
 
 
 def test_tiny_ccn_model_round_trips_through_the_codec(codec):
