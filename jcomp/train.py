@@ -324,7 +324,12 @@ def _sharded_abstract(abstract, sharding_):
 
 def load_variables(source: str) -> dict:
   """{'params', 'batch_stats'} (host arrays) of the latest checkpoint in workdir `source`, restored with the
-  source's own config (so it may differ from the current one: `config.init_from`, Li et al.'s stage 2)."""
+  source's own config (so it may differ from the current one: `config.init_from`, Li et al.'s stage 2).
+  `source` may also be a shipped model's name or an exported model directory (fine-tuning a zoo model)."""
+  from jcomp import zoo  # pylint: disable=g-import-not-at-top (zoo imports train lazily too)
+  if not os.path.isdir(source) or os.path.exists(os.path.join(source, zoo.WEIGHTS_FILE)):
+    _, variables = zoo.load(source)
+    return jax.tree_util.tree_map(np.asarray, variables)
   config = checkpoint.load_config(source)
   models = build_models(config)
   tx = make_optimizer(config)

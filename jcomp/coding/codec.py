@@ -133,9 +133,9 @@ class Codec:
     symbols = a["symbols"]
     tables, ordered = [], []
 
-    def source(step, logits):
+    def source(step, logits, freqs):
       pos = wf.schedule[step]
-      tables.append(probabilities.logits_to_freqs(logits))
+      tables.append(freqs)
       sym = symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
       ordered.append(sym)
       return sym
@@ -172,9 +172,9 @@ class Codec:
     dec = coder.Decoder(payloads[0])
     coder_s = [0.0]
 
-    def source(step, logits):
+    def source(step, logits, freqs):
       t = time.perf_counter()
-      sym = dec.decode(probabilities.logits_to_freqs(logits))
+      sym = dec.decode(freqs)
       coder_s[0] += time.perf_counter() - t
       return sym
 

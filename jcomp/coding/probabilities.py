@@ -13,6 +13,8 @@ against.
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 DEFAULT_PRECISION = 16
@@ -25,6 +27,33 @@ def _check_precision(precision: int, num_symbols: int) -> int:
   if num_symbols < 1 or num_symbols > total:
     raise ValueError(f"cannot give {num_symbols} symbols a frequency >= 1 out of 2**{precision}")
   return total
+
+
+def _quantize(p, total: int, xp, int_dtype):
+  """The one rounding rule, for NumPy (float64) and jax.numpy (float32, traceable): rows of p (..., L) summing
+  to 1 -> integer tables, entry i = floor(p_i * (total - L)) + 1, plus one for the rows' r largest fractional
+  parts, r what is left to reach the total (ties go to the lower index)."""
+  num_symbols = p.shape[-1]
+  scaled = p * (total - num_symbols)  # Mass left after giving every symbol its guaranteed 1.
+  base = xp.floor(scaled)
+  frac = scaled - base
+  freqs = base.astype(int_dtype) + 1
+  # The floors lose less than 1 per entry, so 0 <= remainder < L (up to float rounding of sum(p) = 1,
+  # which the clip absorbs: a remainder of L gives every entry +1, still summing exactly to the total).
+  remainder = xp.clip(total - freqs.sum(axis=-1, keepdims=True), 0, num_symbols)
+  if xp is np:  # rank of each entry with the largest fractional part first, ties by index
+    rank = np.argsort(np.argsort(-frac, axis=-1, stable=True), axis=-1, stable=True)
+  else:  # the same rank by pairwise comparison: XLA's CPU sort costs ~1 ms per (1000, 6) table
+    i = xp.arange(num_symbols)
+    ahead = (frac[..., None, :] > frac[..., :, None]) | (
+        (frac[..., None, :] == frac[..., :, None]) & (i[None, :] < i[:, None]))
+    rank = ahead.sum(axis=-1)
+  freqs = freqs + (rank < remainder).astype(int_dtype)
+  # float32 rows may sum to 1 + O(L eps) and overshoot by a few counts: take them from the largest entry
+  # (>= total / L, so it stays >= 1). A no-op in float64.
+  excess = xp.maximum(freqs.sum(axis=-1, keepdims=True) - total, 0)
+  largest = xp.arange(num_symbols) == xp.argmax(freqs, axis=-1)[..., None]
+  return freqs - excess * largest.astype(int_dtype)
 
 
 def pmf_to_freqs(pmf: np.ndarray, precision: int = DEFAULT_PRECISION) -> np.ndarray:
@@ -50,20 +79,7 @@ def pmf_to_freqs(pmf: np.ndarray, precision: int = DEFAULT_PRECISION) -> np.ndar
   norm = p.sum(axis=-1, keepdims=True)
   if np.any(norm <= 0):
     raise ValueError("every pmf row needs a positive sum")
-  p = p / norm
-  spare = total - num_symbols  # Mass left after giving every symbol its guaranteed 1.
-  scaled = p * spare
-  base = np.floor(scaled)
-  frac = scaled - base
-  freqs = base.astype(np.int64) + 1
-  # The floors lose less than 1 per entry, so 0 <= remainder < L (up to float rounding of sum(p) = 1,
-  # which the clip absorbs: a remainder of L gives every entry +1, still summing exactly to the total).
-  remainder = np.clip(total - freqs.sum(axis=-1, keepdims=True), 0, num_symbols)
-  order = np.argsort(-frac, axis=-1, kind="stable")  # Largest fractional part first, ties by index.
-  rank = np.empty_like(order)
-  np.put_along_axis(rank, order, np.broadcast_to(np.arange(num_symbols), order.shape), axis=-1)
-  freqs += rank < remainder
-  return freqs
+  return _quantize(p / norm, total, np, np.int64)
 
 
 def logits_to_freqs(logits: np.ndarray, precision: int = DEFAULT_PRECISION) -> np.ndarray:
@@ -88,6 +104,18 @@ def logits_to_freqs(logits: np.ndarray, precision: int = DEFAULT_PRECISION) -> n
     raise ValueError("every logits row needs a finite maximum")
   e = np.exp(z - peak)  # In (0, 1], the max entry exactly 1, so every row sum is >= 1.
   return pmf_to_freqs(e, precision)
+
+
+def logits_to_freqs_jax(logits: jnp.ndarray, precision: int = DEFAULT_PRECISION) -> jnp.ndarray:
+  """`logits_to_freqs` inside a jitted function (float32 softmax, the same rounding rule): the context models'
+  decoding steps emit their tables with it, so the host only runs the coder. Deterministic for a given
+  backend and compiled program, which is what encoder/decoder agreement needs (both run the same step).
+
+  logits (..., L) finite float -> (..., L) int32 tables, entries >= 1, rows summing to 2**precision.
+  """
+  total = _check_precision(precision, logits.shape[-1])
+  p = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  return _quantize(p, total, jnp, jnp.int32)
 
 
 def ideal_bits(freqs: np.ndarray, symbols: np.ndarray) -> float:

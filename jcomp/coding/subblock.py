@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jcomp.coding import probabilities
 from jcomp.models.ccn import ccn_mask, conv_nhwc, pad_hw
 
 
@@ -64,8 +65,8 @@ def _masked_layers(params: dict, num_codes: int, spatial_codes: int):
 class SubblockCoder:
   """Runs the CCN context model step by step for one volume (K, h, w); the interface of `WavefrontCoder`.
 
-  `run(symbol_source)` calls `symbol_source(step, logits (M_s, L) float32) -> symbols (M_s,)` once per
-  step of `self.schedule` and returns all symbols (K, h, w) int32.
+  `run(symbol_source)` calls `symbol_source(step, logits (M_s, L) float32, freqs (M_s, L) int32) -> symbols
+  (M_s,)` once per step of `self.schedule` and returns all symbols (K, h, w) int32.
   """
 
   def __init__(self, context_params: dict, centers: np.ndarray, shape: tuple[int, int, int],
@@ -92,7 +93,8 @@ class SubblockCoder:
 
     def emit(step, logits):
       pos = self.schedule[step]
-      sym = np.asarray(symbol_source(step, logits), np.int32)
+      freqs = np.asarray(_tables(jnp.asarray(logits)))
+      sym = np.asarray(symbol_source(step, logits, freqs), np.int32)
       symbols[pos[:, 0], pos[:, 1], pos[:, 2]] = sym
       x[0, pos[:, 1], pos[:, 2], pos[:, 0]] = self._centers[sym]
 
@@ -110,6 +112,9 @@ class SubblockCoder:
       emit(step, np.asarray(logits).reshape(h * w, -1))
       step += 1
     return symbols
+
+
+_tables = jax.jit(probabilities.logits_to_freqs_jax)
 
 
 def _forward_blocks(layers, kernel_size, x, hidden_in, take_kernel, take_bias, pad):

@@ -13,16 +13,16 @@ def parallel_round_trip(scheduled_coder, symbols: np.ndarray) -> np.ndarray:
   """Encodes `symbols` (K, h, w) with a coder's `run` schedule, decodes them with it; returns the decoded."""
   tables, order = [], []
 
-  def enc(step, logits):
+  def enc(step, logits, freqs):
     pos = scheduled_coder.schedule[step]
-    tables.append(probabilities.logits_to_freqs(logits))
+    tables.append(freqs)
     order.append(pos)
     return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
 
   scheduled_coder.run(enc)
   pos = np.concatenate(order)
   dec = coder.Decoder(coder.encode(symbols[pos[:, 0], pos[:, 1], pos[:, 2]], np.concatenate(tables)))
-  decoded = scheduled_coder.run(lambda s, logits: dec.decode(probabilities.logits_to_freqs(logits)))
+  decoded = scheduled_coder.run(lambda s, logits, freqs: dec.decode(freqs))
   dec.finish()
   return decoded
 

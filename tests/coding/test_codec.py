@@ -91,7 +91,7 @@ def test_wavefront_logits_equal_the_parallel_pass(codec, image):
   wf = WavefrontCoder(codec._ctx_params, codec.centers, symbols.shape)
   got = np.zeros(symbols.shape + (len(codec.centers),), np.float32)
 
-  def source(step, logits):
+  def source(step, logits, freqs):
     pos = wf.schedule[step]
     got[pos[:, 0], pos[:, 1], pos[:, 2]] = logits
     return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]

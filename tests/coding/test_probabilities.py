@@ -22,6 +22,34 @@ def test_rows_sum_to_total_with_every_entry_at_least_one(num_symbols, precision)
   np.testing.assert_array_equal(freqs.sum(-1), 2**precision)
 
 
+@pytest.mark.parametrize("num_symbols", [2, 6, 17, 256])
+def test_jitted_tables_are_valid_and_follow_the_same_rule(num_symbols):
+  """The decoding steps' float32 tables: exact totals, entries >= 1, within one count of the float64 ones."""
+  import jax  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(num_symbols)
+  logits = (rng.normal(size=(3000, num_symbols)) * rng.uniform(0, 300, size=(3000, 1))).astype(np.float32)
+  logits[0] = 0.0  # flat
+  logits[1, 0] = 1e4  # deterministic
+  got = np.asarray(jax.jit(probabilities.logits_to_freqs_jax)(logits))
+  assert got.min() >= 1
+  np.testing.assert_array_equal(got.sum(-1), 2**16)
+  ref = probabilities.logits_to_freqs(logits)
+  assert np.abs(got - ref).max() <= 1
+  np.testing.assert_array_equal(got[:2], ref[:2])
+
+
+@pytest.mark.parametrize("num_symbols", [2, 6, 64])
+def test_numpy_and_jax_rounding_agree_exactly_on_the_same_float32_input(num_symbols):
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  p = rng.dirichlet(np.full(num_symbols, 0.3), size=2000).astype(np.float32)
+  p[0] = 1.0 / num_symbols  # ties everywhere
+  p[1] = np.round(p[1] * 8) / 8  # ties between some entries
+  a = probabilities._quantize(p, 2**16, np, np.int64)  # pylint: disable=protected-access
+  b = probabilities._quantize(jnp.asarray(p), 2**16, jnp, jnp.int32)  # pylint: disable=protected-access
+  np.testing.assert_array_equal(a, np.asarray(b))
+
+
 @given(
     num_symbols=st.integers(2, 256),
     scale=st.floats(0.0, 1e4),

@@ -53,7 +53,7 @@ def test_subblock_logits_equal_the_parallel_pass(codec, spatial_codes):
   sb = SubblockCoder(codec._ctx_params, codec.centers, symbols.shape, spatial_codes)
   got = np.full(symbols.shape + (len(codec.centers),), np.nan, np.float32)
 
-  def source(step, logits):
+  def source(step, logits, freqs):
     pos = sb.schedule[step]
     got[pos[:, 0], pos[:, 1], pos[:, 2]] = logits
     return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
