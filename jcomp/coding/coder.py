@@ -31,7 +31,6 @@ _WORD_BITS = 16
 _WORD_MASK = (1 << _WORD_BITS) - 1
 _STATE_LOW = 1 << 32  # Normalised states lie in [_STATE_LOW, _STATE_LOW << _WORD_BITS) = [2**32, 2**48).
 _STATE_WORDS = 3  # 48 bits of flushed state.
-_BLOCK_ROWS = 1024
 
 
 class CoderError(ValueError):
@@ -132,9 +131,13 @@ class Decoder:
     if self._failed:
       raise CoderError("decoder already failed")
     precision = self._precision
-    freqs = _check_freqs(freqs, precision)
+    freqs = np.asarray(freqs)
+    if freqs.ndim != 2 or freqs.dtype.kind not in "iu":
+      raise ValueError(f"freqs must be an (M, L) integer array, got {freqs.dtype} {freqs.shape}")
     cum = np.zeros((freqs.shape[0], freqs.shape[1] + 1), dtype=np.int64)
     np.cumsum(freqs, axis=1, out=cum[:, 1:])
+    if freqs.size and (freqs.min() < 1 or np.any(cum[:, -1] != 1 << precision)):
+      raise ValueError(f"every frequency must be >= 1 and every table must sum to 2**{precision}")
     mask = (1 << precision) - 1
     low = _STATE_LOW
     words = self._words
@@ -143,19 +146,18 @@ class Decoder:
     out = []
     emit = out.append
     find = bisect.bisect_right
+    width = cum.shape[1]
+    flat = cum.ravel().tolist()  # one flat list: no per-row list objects for the cyclic GC to rescan
     try:
-      # Rows go to Python lists a block at a time: a single huge .tolist() makes the cyclic GC rescan
-      # ~10**5 live lists and doubles the decode time.
-      for block in range(0, cum.shape[0], _BLOCK_ROWS):
-        for c in cum[block:block + _BLOCK_ROWS].tolist():
-          slot = x & mask
-          s = find(c, slot) - 1  # c[0] = 0 <= slot < c[L] = 2**precision, so 0 <= s < L.
-          lo = c[s]
-          x = (c[s + 1] - lo) * (x >> precision) + slot - lo
-          if x < low:
-            x = (x << _WORD_BITS) | words[pos]
-            pos += 1
-          emit(s)
+      for row in range(0, len(flat), width):
+        slot = x & mask
+        i = find(flat, slot, row, row + width) - 1  # flat[row] = 0 <= slot < flat[row + L] = 2**precision
+        lo = flat[i]
+        x = (flat[i + 1] - lo) * (x >> precision) + slot - lo
+        if x < low:
+          x = (x << _WORD_BITS) | words[pos]
+          pos += 1
+        emit(i - row)
     except IndexError:
       self._failed = True
       raise CoderError("coded stream ended before all symbols were decoded (truncated or corrupt)") from None

@@ -8,11 +8,12 @@ are independent given the earlier ones:
   step s decodes { (d, h, w) : 4 d + 2 h + w = s },  s = 0 .. 4 (K-1) + 2 (h-1) + (w-1)
 
 (346 steps for a 32 x 64 x 96 volume, i.e. a Kodak image at K = 32, instead of 196,608). Activations are
-reused: each layer keeps a buffer of its outputs, and a step computes only the M positions of its wavefront
-in every layer (gather a (2, 3, 3) patch, one small matmul, scatter), so the work per image equals one
-parallel pass. The step is one jitted function; a step's positions are padded (to a scratch slot) to the
-smallest of four widths (W/8, W/4, W/2, W for the widest wavefront W) that holds them, so it compiles four
-times per latent shape and computes 1.3x the positions of a parallel pass instead of 2.2x with one width.
+reused: each layer keeps a buffer of its outputs, rows in coding order, and a step computes only the M
+positions of its wavefront in every layer (gather the masked (2, 3, 3) patch's 13 or 14 taps, one small
+matmul, write a contiguous slice), so the work per image equals one parallel pass. The step is one jitted
+function; a step is padded to the smallest of four widths (W/8, W/4, W/2, W for the widest wavefront W) that
+holds it, so it compiles four times per latent shape and computes 1.3x the positions of a parallel pass
+instead of 2.2x with one width.
 The step also emits the coder's integer tables (`probabilities.logits_to_freqs_jax`), so the host only runs
 the rANS coder.
 
@@ -63,8 +64,8 @@ class WavefrontCoder:
   """Runs the context model wavefront by wavefront for one volume (K, h, w).
 
   `run(symbol_source)` calls `symbol_source(step, logits (M_s, L) float32, freqs (M_s, L) int32) -> symbols
-  (M_s,)` once per step in coding order and returns all symbols (K, h, w) int32. The encoder's source returns the true
-  symbols (and records the logits); the decoder's decodes them from the bitstream.
+  (M_s,)` once per step in coding order and returns all symbols (K, h, w) int32. The encoder's source returns
+  the true symbols (and records the tables); the decoder's decodes them from the bitstream.
   """
 
   def __init__(self, context_params: dict, centers: np.ndarray, shape: tuple[int, int, int],
@@ -74,71 +75,86 @@ class WavefrontCoder:
     self.schedule = wavefront_schedule(K, h, w)
     self.width = max(len(p) for p in self.schedule)
     layers = _masked_kernels(context_params, kernel_size)
-    self._centers = jnp.asarray(centers, jnp.float32)
-    features = int(layers[0][1].shape[1])
-    self._step = _build_step(layers, (K + 2, h + 2, w + 2))
-    # Buffers are (positions, C) over the padded grid (K + 2, h + 2, w + 2): depth + 1 (front pad) and a
-    # scratch slice at the end, space + 1 each side. Padded steps write to the scratch position.
-    flat = lambda q: (q[:, 0] * (h + 2) + q[:, 1]) * (w + 2) + q[:, 2]
-    scratch = int(flat(np.array([[K + 1, 1, 1]]))[0])
+    self._centers = np.asarray(centers, np.float32)
+    self._starts = np.cumsum([0] + [len(p) for p in self.schedule[:-1]]).astype(np.int32)
+    self._order = np.concatenate(self.schedule)  # (N, 3): row r is the position of rank r
     buckets = sorted({-(-self.width // (8 << k)) * 8 for k in range(4)} | {self.width})
-    self._idx = []
-    for p in self.schedule:
-      q = np.full((min(b for b in buckets if b >= len(p)),), scratch, np.int32)
-      q[:len(p)] = flat(p + 1)
-      self._idx.append(q)
-    self._scratch = scratch
-    self._num_positions = (K + 2) * (h + 2) * (w + 2)
-    self._hidden = [features] * (len(layers) - 1)  # conv_in, then (a, sum) per residual unit
+    self._bucket = [min(b for b in buckets if b >= len(p)) for p in self.schedule]
+    self._num_rows = len(self._order) + max(buckets) + 1  # ranks, room for padded steps, the pad row
+    neighbors = _neighbor_ranks(self._order, shape, layers[-1][0], self._num_rows)
+    self._step = _build_step(layers, neighbors)
+    self._hidden = [int(layers[0][1].shape[1])] * (len(layers) - 1)  # conv_in, then (a, sum) per unit
 
   def init_buffers(self):
-    n = self._num_positions
+    """x (rows, 1) = centers[0] (the parallel pass's padding value), hidden layers (rows, C) = 0."""
+    n = self._num_rows
     x = jnp.full((n, 1), self._centers[0], jnp.float32)
     return (x,) + tuple(jnp.zeros((n, f), jnp.float32) for f in self._hidden)
 
-  def run(self, symbol_source: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
-    K, h, w = self.shape
+  def run(self, symbol_source: Callable[[int, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
     bufs = self.init_buffers()
-    symbols = np.zeros((K, h, w), np.int32)
-    prev_idx = np.full((self.width,), self._scratch, np.int32)
-    prev_val = np.zeros((self.width,), np.float32)
-    centers = np.asarray(self._centers)
-    for s, (pos, idx) in enumerate(zip(self.schedule, self._idx)):
-      bufs, logits, freqs = self._step(bufs, prev_idx, prev_val, idx)
-      n = len(pos)
+    prev_start, prev_val = 0, np.full((self.width,), self._centers[0], np.float32)
+    decoded = []
+    for s, (start, bucket) in enumerate(zip(self._starts, self._bucket)):
+      bufs, logits, freqs = self._step(bufs, np.int32(prev_start), prev_val, np.int32(start), bucket)
+      n = len(self.schedule[s])
       sym = np.asarray(symbol_source(s, np.asarray(logits)[:n], np.asarray(freqs)[:n]), np.int32)
-      symbols[pos[:, 0], pos[:, 1], pos[:, 2]] = sym
-      prev_idx = np.full((self.width,), self._scratch, np.int32)  # one width: one compile per bucket
-      prev_idx[:len(idx)] = idx
-      prev_val = np.zeros((self.width,), np.float32)
-      prev_val[:n] = centers[sym]
+      decoded.append(sym)
+      prev_start, prev_val = start, np.zeros((self.width,), np.float32)
+      prev_val[:n] = self._centers[sym]
+    symbols = np.zeros(self.shape, np.int32)
+    symbols[tuple(self._order.T)] = np.concatenate(decoded)
     return symbols
 
 
-def _build_step(layers, padded_shape):
-  """The jitted step: write the previous step's symbol values, then every layer at this step's positions."""
-  _, hp, wp = padded_shape
+def _neighbor_ranks(order: np.ndarray, shape, taps: np.ndarray, num_rows: int) -> np.ndarray:
+  """(num_rows - 1, T) int32: for each rank (position in coding order), the rank of each tap's position, or
+  the pad row (num_rows - 1) outside the volume; rows past the last rank (read by padded steps) are pad."""
+  rank = np.zeros(shape, np.int64)
+  rank[tuple(order.T)] = np.arange(len(order))
+  pos = order[:, None, :] + taps[None]  # (N, T, 3)
+  inside = np.all((pos >= 0) & (pos < np.asarray(shape)), axis=-1)
+  out = np.full((num_rows - 1, len(taps)), num_rows - 1, np.int32)
+  out[:len(order)] = np.where(inside, rank[tuple(np.clip(pos, 0, np.asarray(shape) - 1).transpose(2, 0, 1))],
+                              num_rows - 1)
+  return out
 
-  def dense(buf, idx, layer):  # gather each position's (T, C) patch, taps major (the kernel's layout)
-    taps, k, b = layer
-    offsets = jnp.asarray((taps[:, 0] * hp + taps[:, 1]) * wp + taps[:, 2], jnp.int32)  # (T,) flat offsets
-    patch = jnp.take(buf, idx[:, None] + offsets[None], axis=0).reshape(idx.shape[0], -1)
+
+def _build_step(layers, neighbors: np.ndarray):
+  """The jitted step: write the previous step's symbol values, then every layer at this step's ranks.
+
+  Buffers are indexed by rank, so a step reads from the few wavefronts just before it (cache-friendly) and
+  writes one contiguous slice [start, start + bucket): the rows past this step's own belong to later steps,
+  which recompute them before anyone reads them (every tap points to an earlier rank or to the row itself).
+  """
+  neighbors = jnp.asarray(neighbors)  # (rows, T) with T the taps of mask B (layer 0 drops the centre)
+  taps_b = layers[-1][0]
+  columns = [np.array([int(np.flatnonzero(np.all(taps_b == t, axis=1))[0]) for t in taps]) for taps, _, _ in layers]
+
+  def dense(buf, nb, i):  # gather each row's (T, C) patch, taps major (the kernel's layout)
+    _, k, b = layers[i]
+    patch = jnp.take(buf, nb[:, columns[i]], axis=0).reshape(nb.shape[0], -1)
     return jnp.dot(patch, k, precision=jax.lax.Precision.HIGHEST) + b
 
   num_res = (len(layers) - 2) // 2
 
-  @functools.partial(jax.jit, donate_argnums=0)  # buffers updated in place, never copied
-  def step(bufs, prev_idx, prev_val, idx):
+  @functools.partial(jax.jit, donate_argnums=0, static_argnums=4)  # buffers updated in place
+  def step(bufs, prev_start, prev_val, start, bucket):
     x, *hidden = bufs
-    x = x.at[prev_idx].set(prev_val[:, None])
-    h = jax.nn.relu(dense(x, idx, layers[0]))
-    hidden[0] = hidden[0].at[idx].set(h)
+    x = jax.lax.dynamic_update_slice(x, prev_val[:, None], (prev_start, 0))
+    nb = jax.lax.dynamic_slice(neighbors, (start, 0), (bucket, neighbors.shape[1]))
+
+    def write(buf, value):
+      return jax.lax.dynamic_update_slice(buf, value, (start, 0))
+
+    h = jax.nn.relu(dense(x, nb, 0))
+    hidden[0] = write(hidden[0], h)
     for r in range(num_res):
-      a = jax.nn.relu(dense(hidden[2 * r], idx, layers[1 + 2 * r]))
-      hidden[2 * r + 1] = hidden[2 * r + 1].at[idx].set(a)
-      h = h + dense(hidden[2 * r + 1], idx, layers[2 + 2 * r])
-      hidden[2 * r + 2] = hidden[2 * r + 2].at[idx].set(h)
-    logits = dense(hidden[-1], idx, layers[-1])
+      a = jax.nn.relu(dense(hidden[2 * r], nb, 1 + 2 * r))
+      hidden[2 * r + 1] = write(hidden[2 * r + 1], a)
+      h = h + dense(hidden[2 * r + 1], nb, 2 + 2 * r)
+      hidden[2 * r + 2] = write(hidden[2 * r + 2], h)
+    logits = dense(hidden[-1], nb, len(layers) - 1)
     return (x, *hidden), logits, probabilities.logits_to_freqs_jax(logits)
 
   return step
