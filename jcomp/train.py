@@ -33,7 +33,7 @@ import optax
 
 from jcomp import checkpoint, losses, sharding
 from jcomp.data import sources
-from jcomp.models import build_autoencoder, build_context_model, to_volume
+from jcomp.models import build_autoencoder, build_context_model, context_kwargs, to_volume
 from jcomp.models.quantizer import quantizer_centers
 
 Params = Any
@@ -128,14 +128,15 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
     out, new_stats = models.autoencoder.apply(ae_vars, x, train=False), batch_stats
   centers = quantizer_centers(params["autoencoder"].get("quant"), c.model.quantizer)
   pad = jax.lax.stop_gradient(centers[0])
+  kw = context_kwargs(models.context, jax.lax.stop_gradient(centers))  # the GMM head's bins
   values, symbols, mask = (to_volume(out[k]) for k in ("values", "symbols", "mask"))
   # P learns on its own loss (eq. 21): gradient-stopped input.
   bits_p = losses.symbol_bits(
-      models.context.apply({"params": params["context"]}, jax.lax.stop_gradient(values), pad), symbols)
+      models.context.apply({"params": params["context"]}, jax.lax.stop_gradient(values), pad, **kw), symbols)
   coding = losses.coding_cost(bits_p)
   # E, D, Q see P frozen (eq. 20).
   bits_ae = losses.symbol_bits(
-      models.context.apply({"params": jax.lax.stop_gradient(params["context"])}, values, pad), symbols)
+      models.context.apply({"params": jax.lax.stop_gradient(params["context"])}, values, pad, **kw), symbols)
   h_est = 0.5 * (losses.masked_coding_cost(bits_ae, mask) + losses.coding_cost(bits_ae))
   dist, dm = losses.distortion(x, out["x_hat"], c.loss.distortion)
   beta = c.loss.beta

@@ -191,3 +191,21 @@ def gmm_to_freqs(means: np.ndarray, scales: np.ndarray, weights: np.ndarray, cen
     pmf[dead & right, order[-1]] = 1.0
     pmf[dead & ~right, order[0]] = 1.0
   return pmf_to_freqs(pmf, precision)
+
+
+def gmm_to_freqs_jax(means: jnp.ndarray, scales: jnp.ndarray, weights: jnp.ndarray, centers: jnp.ndarray,
+                     precision: int = DEFAULT_PRECISION) -> jnp.ndarray:
+  """`gmm_to_freqs` inside a jitted function: the same bins (midpoint edges, outer bins to -inf / +inf), the
+  masses in float32 log space (`jcomp.models.gmm.bin_log_probs`, so a mixture far from every bin still puts
+  its mass on the nearest outer bin), normalised and rounded by the shared rule (`logits_to_freqs_jax`).
+  This is what the GMM model's decoding steps compute (`jcomp.coding.subblock.gmm_head`).
+
+  means, scales, weights (..., M) (scales > 0, weights >= 0 with a positive sum), centers (L,) in any order
+  -> (..., L) int32 tables, entries >= 1, rows summing to 2**precision.
+  """
+  from jcomp.models import gmm  # the mixture math lives with the model
+
+  w = jnp.asarray(weights, jnp.float32)
+  log_w = jnp.log(w) - jnp.log(jnp.sum(w, axis=-1, keepdims=True))
+  log_p = gmm.bin_log_probs(jnp.asarray(means, jnp.float32), jnp.asarray(scales, jnp.float32), log_w, centers)
+  return logits_to_freqs_jax(log_p, precision)

@@ -14,9 +14,13 @@ computed; code 0's blocks depend on code 0 itself, so they are recomputed (from 
 channels) at each of its wavefront steps and once more before code 1. The whole decode costs about two
 parallel passes plus the wavefront steps of code 0 on g-channel maps.
 
-Encoder and decoder run the same two jitted step functions on the same inputs in the same order (the encoder
-writes the true symbols where the decoder writes the decoded ones), so their logits, and hence the coder's
-integer tables, are bit-identical on the same backend and software versions.
+Each step also applies the model's head and emits the coder's integer tables (`probabilities.
+logits_to_freqs_jax`) inside the jit: for the logits model the last layer's outputs are the logits; for the
+GMM model (`jcomp.models.ccn.CCNGMMContextModel`, `head=gmm_head(centers)`) they are the mixture parameters,
+turned into the log masses of the centers' bins (`jcomp.models.gmm`) whose normalised masses are rounded by
+the shared rule (`probabilities.gmm_to_freqs_jax`). Encoder and decoder run the same jitted step functions
+on the same inputs in the same order (the encoder writes the true symbols where the decoder writes the
+decoded ones), so their tables are bit-identical on the same backend and software versions.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jcomp.coding import probabilities
+from jcomp.models import gmm
 from jcomp.models.ccn import ccn_mask, conv_nhwc, pad_hw
+
+Head = Callable[[jnp.ndarray], jnp.ndarray]  # last layer's outputs (..., C) -> logits (..., L), traceable
 
 
 def subblock_schedule(depth: int, height: int, width: int, kernel_size: tuple[int, int] = (5, 5),
@@ -62,15 +69,23 @@ def _masked_layers(params: dict, num_codes: int, spatial_codes: int):
   return out
 
 
+def gmm_head(centers: np.ndarray) -> Head:
+  """The head of the GMM model: raw outputs (..., 3M) -> log masses (..., L) of the bins of `centers` (L,)."""
+  c = jnp.asarray(centers, jnp.float32)
+  return lambda raw: gmm.logits_from_raw(raw, c)
+
+
 class SubblockCoder:
   """Runs the CCN context model step by step for one volume (K, h, w); the interface of `WavefrontCoder`.
 
   `run(symbol_source)` calls `symbol_source(step, logits (M_s, L) float32, freqs (M_s, L) int32) -> symbols
-  (M_s,)` once per step of `self.schedule` and returns all symbols (K, h, w) int32.
+  (M_s,)` once per step of `self.schedule` and returns all symbols (K, h, w) int32. `head` maps the last
+  layer's outputs to the logits inside the jitted steps (None: they are the logits; `gmm_head(centers)` for
+  the GMM model).
   """
 
   def __init__(self, context_params: dict, centers: np.ndarray, shape: tuple[int, int, int],
-               spatial_codes: int = 1):
+               spatial_codes: int = 1, head: Head | None = None):
     K, h, w = shape
     self.shape = shape
     self.spatial_codes = spatial_codes
@@ -80,8 +95,10 @@ class SubblockCoder:
     self._centers = np.asarray(centers, np.float32)
     self._group = layers[0][3]
     self._num_hidden = len(layers) - 1
-    self._block_step = _build_block_step(layers, self.kernel_size)
-    self._first_step = _build_first_step(layers, self.kernel_size)
+    self._num_spatial_steps = sum(int(p[0, 0] == 0) for p in self.schedule) if spatial_codes else 0
+    finish = _finisher(head)
+    self._block_step = _build_block_step(layers, self.kernel_size, finish)
+    self._first_step = _build_first_step(layers, self.kernel_size, finish)
 
   def run(self, symbol_source: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
     K, h, w = self.shape
@@ -91,34 +108,43 @@ class SubblockCoder:
     symbols = np.zeros((K, h, w), np.int32)
     pad = jnp.float32(pad)
 
-    def emit(step, logits):
+    def emit(step, logits, freqs):
       pos = self.schedule[step]
-      freqs = np.asarray(_tables(jnp.asarray(logits)))
       sym = np.asarray(symbol_source(step, logits, freqs), np.int32)
       symbols[pos[:, 0], pos[:, 1], pos[:, 2]] = sym
       x[0, pos[:, 1], pos[:, 2], pos[:, 0]] = self._centers[sym]
 
     step = 0
     if self.spatial_codes:
-      while step < len(self.schedule) and self.schedule[step][0, 0] == 0:
-        _, logits = self._first_step(jnp.asarray(x[..., :1]), pad)
+      width = max(len(p) for p in self.schedule[:self._num_spatial_steps])
+      while step < self._num_spatial_steps:
+        # The head and the tables only at this wavefront's positions, padded to one width (one compile).
         pos = self.schedule[step]
-        emit(step, np.asarray(logits)[pos[:, 1], pos[:, 2]])
+        yx = np.zeros((width, 2), np.int32)
+        yx[:len(pos)] = pos[:, 1:]
+        _, logits, freqs = self._first_step(jnp.asarray(x[..., :1]), pad, jnp.asarray(yx))
+        emit(step, np.asarray(logits)[:len(pos)], np.asarray(freqs)[:len(pos)])
         step += 1
-      blocks, _ = self._first_step(jnp.asarray(x[..., :1]), pad)  # code 0's final activations
+      blocks, _, _ = self._first_step(jnp.asarray(x[..., :1]), pad, jnp.zeros((width, 2), jnp.int32))
       hidden = tuple(hb.at[..., :self._group].set(b) for hb, b in zip(hidden, blocks))
     for d in range(self.spatial_codes, K):
-      hidden, logits = self._block_step(jnp.asarray(x), hidden, jnp.int32(d), pad)
-      emit(step, np.asarray(logits).reshape(h * w, -1))
+      hidden, logits, freqs = self._block_step(jnp.asarray(x), hidden, jnp.int32(d), pad)
+      emit(step, np.asarray(logits).reshape(h * w, -1), np.asarray(freqs).reshape(h * w, -1))
       step += 1
     return symbols
 
 
-_tables = jax.jit(probabilities.logits_to_freqs_jax)
+def _finisher(head: Head | None):
+  """outputs (h, w, C) -> (logits (h, w, L), tables (h, w, L) int32), traced inside the steps."""
+  def finish(out):
+    logits = out if head is None else head(out)
+    return logits, probabilities.logits_to_freqs_jax(logits)
+  return finish
 
 
 def _forward_blocks(layers, kernel_size, x, hidden_in, take_kernel, take_bias, pad):
-  """Shared layer loop: returns the per-layer output blocks [(1, h, w, g)] and the logits (1, h, w, L).
+  """Shared layer loop: returns the per-layer output blocks [(1, h, w, g)] and the last layer's outputs
+  (1, h, w, C) (logits, or the GMM head's mixture parameters).
 
   `hidden_in(i)` gives the input map of layer i >= 1 given the blocks computed so far (a list), so the block
   step reads the buffers with the new block written in, the first step only the new blocks.
@@ -141,9 +167,10 @@ def _forward_blocks(layers, kernel_size, x, hidden_in, take_kernel, take_bias, p
   return blocks, logits
 
 
-def _build_first_step(layers, kernel_size):
-  """Code 0 only, from its own input channel: (x (1, h, w, 1), pad) -> (blocks, logits (h, w, L))."""
-  L = layers[-1][3]
+def _build_first_step(layers, kernel_size, finish):
+  """Code 0 only, from its own input channel: (x (1, h, w, 1), pad, yx (P, 2) positions) -> (blocks,
+  logits (P, L), tables (P, L)) at those positions."""
+  C = layers[-1][3]
 
   def take_kernel(i):
     k, _, gi, go = layers[i]
@@ -152,16 +179,16 @@ def _build_first_step(layers, kernel_size):
   take_bias = lambda i: layers[i][1][:layers[i][3]]
 
   @jax.jit
-  def step(x, pad):
-    blocks, logits = _forward_blocks(layers, kernel_size, x, lambda i, bl: bl[i - 1], take_kernel, take_bias,
-                                     pad)
-    return blocks, logits[0, ..., :L]
+  def step(x, pad, yx):
+    blocks, out = _forward_blocks(layers, kernel_size, x, lambda i, bl: bl[i - 1], take_kernel, take_bias, pad)
+    return (blocks, *finish(out[0, yx[:, 0], yx[:, 1], :C]))
 
   return step
 
 
-def _build_block_step(layers, kernel_size):
-  """Code d's blocks in every layer: (x (1, h, w, K), hidden buffers, d, pad) -> (hidden, logits (h, w, L))."""
+def _build_block_step(layers, kernel_size, finish):
+  """Code d's blocks in every layer: (x (1, h, w, K), hidden buffers, d, pad) -> (hidden, logits, tables
+  (h, w, L))."""
 
   def take(i, d, kernel):
     k, b, _, go = layers[i]
@@ -180,6 +207,6 @@ def _build_block_step(layers, kernel_size):
 
     _, logits = _forward_blocks(layers, kernel_size, x, hidden_in, lambda i: take(i, d, True),
                                 lambda i: take(i, d, False), pad)
-    return tuple(hidden), logits[0]
+    return (tuple(hidden), *finish(logits[0]))
 
   return step

@@ -3,7 +3,8 @@
 The symbol volume (B, K, h, w) is read as a 2D map with K code channels. Every layer's channels come in
 blocks, one block per code channel: channel `k * group + j` is block j of code k. `group_in` is the number of
 blocks per code at a layer's input (1 for the symbols themselves), `group_out` at its output, so a layer has
-`num_output = K * group_out` channels (the last layer uses group_out = L and yields L logits per code).
+`num_output = K * group_out` channels (the last layer uses group_out = L and yields L logits per code, or
+group_out = 3M mixture parameters for the GMM head, `CCNGMMContextModel`).
 
 Coding order ("3D code dividing": one sub-block per code channel). The first `spatial_codes` channels
 (default 1) are decoded position by position in raster order; every later channel k is one sub-block,
@@ -40,6 +41,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jcomp.models import gmm
 
 Constrain = Literal[5, 6]
 
@@ -118,11 +121,31 @@ class GroupedMaskedConv(nn.Module):
     return y + bias.astype(self.dtype)
 
 
-class CCNContextModel(nn.Module):
-  """CCN context model: symbols -> logits over L centers, same interface as `ContextModel3D`.
+def ccn_trunk(values: jnp.ndarray, pad_value: jnp.ndarray | float, outputs_per_code: int, group: int,
+              num_residual_units: int, kernel_size: tuple[int, int], spatial_codes: int,
+              dtype: jnp.dtype) -> jnp.ndarray:
+  """The CCN layers, called inside a module's compact method (the layers become its submodules):
 
     values (B, K, h, w) -> (B, h, w, K) ─conv_in (5, 1 -> g) ─ReLU─> [res{i}_a (6) ─ReLU─> res{i}_b (6)] + skip
-                                        ─> conv_out (6, g -> L) ─> (B, h, w, K, L) -> logits (B, K, h, w, L)
+                                        ─> conv_out (6, g -> outputs_per_code) ─> (B, K, h, w, outputs_per_code)
+
+  `jcomp.coding.subblock` reads these layer names (conv_in, res*, conv_out) from the params.
+  """
+  B, K, h, w = values.shape
+  conv = lambda gi, go, c, name: GroupedMaskedConv(gi, go, c, tuple(kernel_size), spatial_codes, dtype,
+                                                   name=name)
+  x = jnp.transpose(values, (0, 2, 3, 1))
+  x = nn.relu(conv(1, group, 5, "conv_in")(x, pad_value))
+  for i in range(num_residual_units):
+    r = nn.relu(conv(group, group, 6, f"res{i}_a")(x))
+    x = x + conv(group, group, 6, f"res{i}_b")(r)
+  out = conv(group, outputs_per_code, 6, "conv_out")(x)
+  return jnp.transpose(out.reshape(B, h, w, K, outputs_per_code), (0, 3, 1, 2, 4)).astype(jnp.float32)
+
+
+class CCNContextModel(nn.Module):
+  """CCN context model: symbols -> logits over L centers (`ccn_trunk` with L outputs per code), the
+  interface of `ContextModel3D`.
 
   Args: num_centers L, group g (hidden blocks per code), num_residual_units, kernel_size (kh, kw),
   spatial_codes (see the module docstring).
@@ -137,14 +160,42 @@ class CCNContextModel(nn.Module):
   @nn.compact
   def __call__(self, values: jnp.ndarray, pad_value: jnp.ndarray | float) -> jnp.ndarray:
     """values: (B, K, h, w) quantized latents (center values). Returns logits (B, K, h, w, L) float32."""
-    B, K, h, w = values.shape
-    conv = lambda gi, go, c, name: GroupedMaskedConv(gi, go, c, tuple(self.kernel_size), self.spatial_codes,
-                                                     self.dtype, name=name)
-    g = self.group
-    x = jnp.transpose(values, (0, 2, 3, 1))
-    x = nn.relu(conv(1, g, 5, "conv_in")(x, pad_value))
-    for i in range(self.num_residual_units):
-      r = nn.relu(conv(g, g, 6, f"res{i}_a")(x))
-      x = x + conv(g, g, 6, f"res{i}_b")(r)
-    logits = conv(g, self.num_centers, 6, "conv_out")(x)
-    return jnp.transpose(logits.reshape(B, h, w, K, self.num_centers), (0, 3, 1, 2, 4)).astype(jnp.float32)
+    return ccn_trunk(values, pad_value, self.num_centers, self.group, self.num_residual_units,
+                     self.kernel_size, self.spatial_codes, self.dtype)
+
+
+class CCNGMMContextModel(nn.Module):
+  """CCN with a Gaussian mixture head (Li et al. 2019, Sec. 4): per code, M components (mean, scale,
+  weight) from `ccn_trunk` with 3M outputs per code, discretised over the quantizer's bins
+  (`jcomp.models.gmm`). Returns the log bin masses as logits (B, K, h, w, L), so the training loss
+  (`losses.symbol_bits`) is the bits of the discretised mixture and the coder's tables are its quantized
+  masses (`SubblockCoder(head=...)`).
+
+  The bins need the quantizer's centers: `apply(params, values, pad_value, centers=centers)`
+  (`jcomp.models.context_kwargs` gives the keyword for any context model). Only `init` may omit them
+  (the params do not depend on the centers).
+
+  Args: num_centers L, num_components M, and the CCN args of `CCNContextModel`.
+  """
+  num_centers: int
+  num_components: int = 3
+  group: int = 3
+  num_residual_units: int = 1
+  kernel_size: tuple[int, int] = (5, 5)
+  spatial_codes: int = 1
+  dtype: jnp.dtype = jnp.float32
+
+  needs_centers = True  # class constant (not a field): apply wants centers=
+
+  @nn.compact
+  def __call__(self, values: jnp.ndarray, pad_value: jnp.ndarray | float,
+               centers: jnp.ndarray | None = None) -> jnp.ndarray:
+    """values: (B, K, h, w) center values; centers: (L,). Returns log bin masses (B, K, h, w, L) float32."""
+    if centers is None:
+      if not self.is_initializing():
+        raise ValueError("the GMM context model needs the quantizer centers: apply(params, values, pad, "
+                         "centers=centers), see jcomp.models.context_kwargs")
+      centers = jnp.linspace(-1.0, 1.0, self.num_centers)  # shapes only
+    raw = ccn_trunk(values, pad_value, 3 * self.num_components, self.group, self.num_residual_units,
+                    self.kernel_size, self.spatial_codes, self.dtype)
+    return gmm.logits_from_raw(raw, centers)

@@ -1,4 +1,5 @@
-"""Sub-block decoding of the CCN context model: the step logits, a serial reference decode, the codec."""
+"""Sub-block decoding of the CCN context models (logits and GMM heads): the step logits, a serial reference
+decode, the codec."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ import pytest
 from jcomp import config_lib, train
 from jcomp.coding import coder, probabilities
 from jcomp.coding.codec import Codec
-from jcomp.coding.subblock import SubblockCoder
+from jcomp.coding.subblock import SubblockCoder, gmm_head
 from jcomp.data.synthetic_images import synthetic_image
 from tests.coding.reference import parallel_round_trip, serial_round_trip
-from jcomp.models import build_context_model
+from jcomp.models import build_context_model, context_kwargs
 from tests.conftest import fast_compilation
 
 
-def _tiny_ccn_config(spatial_codes: int = 1):
+def _tiny_ccn_config(spatial_codes: int = 1, name: str = "ccn"):
   c = config_lib.base()
   c.model.num_channels, c.model.features, c.model.num_blocks, c.model.units_per_block = 4, 8, 1, 1
   c.model.upsample, c.crop_size = "subpixel", 32
-  c.model.context.name, c.model.context.kernel_size = "ccn", (1, 3, 3)
+  c.model.context.name, c.model.context.kernel_size = name, (1, 3, 3)
   c.model.context.group, c.model.context.spatial_codes = 2, spatial_codes
+  if name == "ccn_gmm":
+    c.model.context.num_components = 2
   return c
 
 
@@ -43,14 +46,22 @@ def codec():
   return Codec(config, _random_variables(config))
 
 
+@pytest.fixture(scope="module")
+def gmm_codec():
+  config = _tiny_ccn_config(name="ccn_gmm")
+  return Codec(config, _random_variables(config))
+
+
 def _full_logits(codec, symbols):
   return np.asarray(codec._logits(codec._ctx_params, jnp.asarray(codec.centers[symbols])[None])[0])
 
 
-@pytest.mark.parametrize("spatial_codes", [0, 1])
-def test_subblock_logits_equal_the_parallel_pass(codec, spatial_codes):
+@pytest.mark.parametrize("name,spatial_codes", [("ccn", 0), ("ccn", 1), ("ccn_gmm", 1)])
+def test_subblock_logits_equal_the_parallel_pass(codec, gmm_codec, name, spatial_codes):
+  codec = gmm_codec if name == "ccn_gmm" else codec
   symbols = np.random.default_rng(1).integers(0, len(codec.centers), (4, 3, 5)).astype(np.int32)
-  sb = SubblockCoder(codec._ctx_params, codec.centers, symbols.shape, spatial_codes)
+  head = gmm_head(codec.centers) if name == "ccn_gmm" else None
+  sb = SubblockCoder(codec._ctx_params, codec.centers, symbols.shape, spatial_codes, head)
   got = np.full(symbols.shape + (len(codec.centers),), np.nan, np.float32)
 
   def source(step, logits, freqs):
@@ -60,8 +71,9 @@ def test_subblock_logits_equal_the_parallel_pass(codec, spatial_codes):
 
   np.testing.assert_array_equal(sb.run(source), symbols)
   # The parameters have the same shapes for both orders; only the masks differ.
-  model = build_context_model(_tiny_ccn_config(spatial_codes).model)
-  full = model.apply({"params": codec._ctx_params}, jnp.asarray(codec.centers[symbols])[None], codec.centers[0])
+  model = build_context_model(_tiny_ccn_config(spatial_codes, name).model)
+  full = model.apply({"params": codec._ctx_params}, jnp.asarray(codec.centers[symbols])[None], codec.centers[0],
+                     **context_kwargs(model, codec.centers))
   np.testing.assert_allclose(got, np.asarray(full[0]), rtol=1e-4, atol=1e-4)
 
 
@@ -75,7 +87,9 @@ def test_subblock_decode_equals_serial_reference_decode(codec):
   np.testing.assert_array_equal(serial_round_trip(lambda vol: _full_logits(codec, vol), symbols), decoded)
 
 
-def test_tiny_ccn_model_round_trips_through_the_codec(codec):
+@pytest.mark.parametrize("name", ["ccn", "ccn_gmm"])
+def test_tiny_ccn_model_round_trips_through_the_codec(codec, gmm_codec, name):
+  codec = gmm_codec if name == "ccn_gmm" else codec
   image = synthetic_image(3, 44, 60)  # not a multiple of 8: exercises padding
   result = codec.compress(image)
   header, symbols, _ = codec.decompress_symbols(result.data)
@@ -108,3 +122,18 @@ def test_gmm_tables_follow_a_narrow_gaussian_onto_its_center():
   centers = np.array([-1.0, 0.0, 1.0])
   freqs = probabilities.gmm_to_freqs(np.array([[0.02]]), np.array([[0.05]]), np.array([[1.0]]), centers)
   assert freqs[0].argmax() == 1 and freqs[0, 1] > 0.99 * (1 << 16)
+
+
+def test_gmm_tables_in_jax_match_the_float64_tables_within_one_count():
+  """The decoder's float32 tables (`gmm_to_freqs_jax`) vs the float64 reference, tails and far mixtures too."""
+  rng = np.random.default_rng(0)
+  centers = np.array([0.5, -2.0, 1.5, -0.5, 2.5, 3.5])
+  n, m = 500, 3
+  means = rng.normal(scale=2.0, size=(n, m))
+  means[:10] = 1e4 * rng.choice([-1, 1], size=(10, 1))
+  scales = np.exp(rng.normal(-1.0, 1.5, size=(n, m)))
+  weights = rng.dirichlet(np.ones(m), size=n)
+  ref = probabilities.gmm_to_freqs(means, scales, weights, centers)
+  got = np.asarray(jax.jit(probabilities.gmm_to_freqs_jax)(means, scales, weights, centers))
+  assert got.dtype == np.int32 and (got >= 1).all() and (got.sum(-1) == 1 << 16).all()
+  assert np.abs(got - ref).max() <= 1
