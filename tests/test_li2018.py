@@ -1,4 +1,5 @@
-"""Li et al. 2018 as a configuration: stage 2 starts from stage 1's checkpoint; its bits code for real."""
+"""Li et al. 2018 as a configuration: stage 2 starts from stage 1's checkpoint; the trimmed code (only the kept
+bits, after the importance map's counts) round-trips through the real coder."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import os
 
 import jax
 import numpy as np
+from PIL import Image
 
 from jcomp import train, zoo
-from jcomp.coding.codec import Codec
+from jcomp.coding import bitstream
+from jcomp.coding.codec import Codec, counts_from_mask
 from jcomp.data.synthetic_images import synthetic_image
+from jcomp.eval import importance_figure
+from tests.conftest import random_like
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -43,3 +48,68 @@ def test_stage2_starts_from_stage1_and_codes_bits_for_real(tmp_path):
   a = codec.analyze(image)
   assert set(np.unique(a["symbols"])) <= {0, 1}
   np.testing.assert_array_equal(codec.decompress(codec.compress(image).data), codec.reconstruct(image))
+
+
+def _li_tiny(stage: str = "li2018_stage2"):
+  c = _config(stage, "data=synthetic,size=tiny")
+  return c
+
+
+def _random_variables(config, importance_bias: float | None = None, seed: int = 0) -> dict:
+  """NumPy-random weights (no XLA init), positive BatchNorm variances; `importance_bias` shifts the Li
+  importance network's output logit, i.e. how many channels the mask keeps."""
+  models = train.build_models(config)
+  shapes = jax.eval_shape(lambda r: train.init_variables(models, config, r), jax.random.PRNGKey(0))
+  v = random_like(shapes, seed)
+  v["batch_stats"] = jax.tree_util.tree_map_with_path(
+      lambda path, x: np.abs(x) + 0.5 if path[-1].key == "var" else x, v["batch_stats"])
+  if importance_bias is not None:
+    v["params"]["autoencoder"]["importance_net_1"]["bias"][:] = importance_bias
+  return v
+
+
+def test_li_mask_keeps_a_prefix_of_exactly_the_level_channel_count():
+  config = _li_tiny()
+  K, levels = config.model.num_channels, config.model.importance_levels
+  ae = train.build_models(config).autoencoder
+  v = _random_variables(config, importance_bias=0.0)
+  out = ae.apply({"params": v["params"]["autoencoder"], "batch_stats": v["batch_stats"]},
+                 synthetic_image(2, 64, 64)[None].astype(np.float32), train=False, method="encode")
+  mask, p = np.asarray(out["mask"][0]), np.asarray(out["importance"][0]) / K
+  counts = counts_from_mask(mask)  # raises unless the kept channels are the first ones
+  level = np.ceil(np.clip(p, 0, 1) * levels)
+  np.testing.assert_array_equal(counts, np.ceil(level * K / levels))
+  assert len(np.unique(counts)) > 1  # the test sees several levels
+  np.testing.assert_array_equal(np.asarray(out["symbols"][0])[mask == 0], 0)
+  np.testing.assert_array_equal(np.asarray(out["values"][0])[mask == 0], 0.0)
+
+
+def test_trimmed_code_round_trips_and_codes_only_the_kept_bits():
+  config = _li_tiny()
+  image = synthetic_image(4, 32, 48)
+  sizes = {}
+  for bias in (3.0, 0.0, -3.0):  # most bits kept .. few kept
+    codec = Codec(config, _random_variables(config, importance_bias=bias))
+    a = codec.analyze(image)
+    r = codec.compress(image)
+    header, symbols, _ = codec.decompress_symbols(r.data)
+    np.testing.assert_array_equal(symbols, a["symbols"])
+    # The decoder sees what training's forward pass gives it, masked positions included.
+    np.testing.assert_array_equal(codec.centers[symbols].transpose(1, 2, 0), a["values"])
+    decoded = codec.decompress(r.data)
+    np.testing.assert_array_equal(decoded, codec.reconstruct(image))
+    assert r.coded_symbols == a["counts"].sum() <= symbols.size
+    sizes[bias] = (a["counts"].sum(), len(bitstream.unpack(r.data)[1][1]))
+  kept = [sizes[b][0] for b in (3.0, 0.0, -3.0)]
+  payload = [sizes[b][1] for b in (3.0, 0.0, -3.0)]
+  assert kept[0] > kept[1] > kept[2] and payload[0] > payload[1] > payload[2], sizes
+
+
+def test_importance_figure_draws_a_li_model(tmp_path):
+  config = _li_tiny()
+  zoo.save(config, _random_variables(config, importance_bias=0.0), str(tmp_path / "model"), dtype="float32")
+  Image.fromarray(synthetic_image(6, 64, 64)).save(tmp_path / "in.png")
+  out = tmp_path / "importance.png"
+  assert importance_figure.main([f"--model={tmp_path / 'model'}", f"--image={tmp_path / 'in.png'}",
+                                 f"--out={out}"]) == 0
+  assert out.stat().st_size > 0

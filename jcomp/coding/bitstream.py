@@ -6,7 +6,7 @@ nothing but `FormatError`, with a message saying what is wrong (bad magic, unsup
 CRC mismatch, malformed header, trailing bytes). Layout, all integers little-endian:
 
   offset 0   4 bytes  magic b"JCMP"
-  offset 4   u8       format version (1)
+  offset 4   u8       format version (2)
   offset 5   u32      total file size in bytes, CRC included
   offset 9   ...      header: model_id (16 bytes); system (u8 length + ASCII); image_height, image_width,
                       pad_bottom, pad_right (uvarint each); latent_shape (uvarint rank, uvarint dims);
@@ -17,7 +17,12 @@ CRC mismatch, malformed header, trailing bytes). Layout, all integers little-end
 
 The magic and version are checked first, so a later version may change everything after them. uvarint is
 LEB128 (7 bits a byte, at most 10 bytes); svarint is zigzag LEB128. `pack` is canonical: equal headers and
-payloads give equal bytes.
+payloads give equal bytes. `pack_uvarints` / `unpack_uvarints` serialize small integer tables inside a
+payload with the same uvarint.
+
+Versions: 1 = the image codec's single payload coded every symbol of the latent volume; 2 (this one, same
+container) = the image codec writes two payloads, the per-position kept-channel counts of the importance map
+and then only the kept symbols (`jcomp.coding.codec`). Version-1 files are refused.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import struct
 import zlib
 
 MAGIC = b"JCMP"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_ID_BYTES = 16
 _PREFIX = struct.Struct("<4sBI")  # Magic, version, total size.
 _CRC = struct.Struct("<I")
@@ -191,6 +196,21 @@ class _Reader:
     if n > self.end - self.pos:
       raise FormatError(f"malformed header: {what} count {n} exceeds the file")
     return n
+
+
+def pack_uvarints(values: list[int]) -> bytes:
+  """Non-negative ints (each < 2**64) -> their uvarints, concatenated (no count: the reader knows it)."""
+  if not all(_is_int(v) and 0 <= v <= _MAX_UVARINT for v in values):
+    raise ValueError(f"uvarints must be ints in [0, 2**64), got {values!r}")
+  return b"".join(_uvarint(v) for v in values)
+
+
+def unpack_uvarints(data: bytes, count: int, offset: int = 0) -> tuple[list[int], int]:
+  """Reads `count` uvarints from data[offset:]. Returns (values, offset just past them); FormatError if the
+  bytes run out or a varint is malformed (never reads more than count * 10 bytes)."""
+  r = _Reader(bytes(data), offset, len(data))
+  values = [r.uvarint() for _ in range(count)]
+  return values, r.pos
 
 
 def unpack(data: bytes) -> tuple[Header, list[bytes]]:

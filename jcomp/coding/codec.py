@@ -1,8 +1,18 @@
 """A trained model as a real codec: uint8 image -> `.jcomp` bytes -> the same uint8 reconstruction.
 
-  compress:   image (H, W, 3) uint8 ─pad to x8 (edge)─> E, importance, Q ─> symbols (K, h, w)
-              ─wavefront context model─> integer tables ─rANS─> payload ─> .jcomp (header + CRC)
-  decompress: .jcomp ─> header (model id checked) ─wavefront decode─> symbols ─> centers ─> D ─> crop, uint8
+  compress:   image (H, W, 3) uint8 ─pad to x8 (edge)─> E, importance, Q ─> symbols (K, h, w), counts (h, w)
+              counts ─zeroth-order table + rANS─> payload 0
+              symbols ─wavefront context model─> integer tables ─rANS, kept positions only─> payload 1
+              ─> .jcomp (header + CRC)
+  decompress: .jcomp ─> header (model id checked) ─> counts ─wavefront decode of the kept symbols─> symbols
+              ─> centers ─> D ─> crop, uint8
+
+Trimmed code (Li et al. 2018; Mentzer et al. 2018 Sec. 3.4): the importance map keeps the first n(i, j) of the
+K channels at each position. The counts n (h, w) in [0, K] are coded first (payload 0, `encode_counts`), then
+only the kept symbols, in wavefront order, with the context model's tables (payload 1). A masked-out position
+carries the known symbol `masked_symbol` (binarizer: 0; centers: Q(0)), exactly what the training forward
+pass gives there, so the decoder network and the context model see centers[symbol] at every position, as in
+training. Models without an importance map keep all K channels and write an empty payload 0.
 
 Guarantee: a file decodes to exactly `reconstruct(image)` (pixel for pixel) on the same backend and software
 versions as the encoder (e.g. CPU to CPU with the same jax/jaxlib), in another process or on another machine
@@ -27,8 +37,10 @@ import numpy as np
 from jcomp import checkpoint, zoo
 from jcomp.coding import bitstream, coder, probabilities
 from jcomp.coding.schedule import WavefrontCoder
-from jcomp.coding.subblock import SubblockCoder
-from jcomp.models import build_autoencoder, build_context_model
+from jcomp.coding.subblock import SubblockCoder, gmm_head
+from jcomp.models import build_autoencoder, build_context_model, context_kwargs
+from jcomp.models.compressor import masked_symbol
+from jcomp.models.importance import kept_counts
 from jcomp.models.quantizer import quantizer_centers
 
 STRIDE = 8
@@ -56,13 +68,74 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
   return np.ascontiguousarray(image)
 
 
+def kept_mask(counts: np.ndarray, num_channels: int) -> np.ndarray:
+  """Counts (h, w) ints -> mask (K, h, w) bool: channel k is kept at (i, j) iff k < counts[i, j]."""
+  return np.arange(num_channels)[:, None, None] < np.asarray(counts)[None]
+
+
+def counts_from_mask(mask: np.ndarray) -> np.ndarray:
+  """A prefix mask (h, w, K) in {0, 1} -> kept-channel counts (h, w) int32; ValueError if some position keeps
+  a channel after a dropped one (the trimmed code needs the first n channels kept)."""
+  counts = np.asarray(kept_counts(np.asarray(mask, np.float32)))
+  if not np.array_equal(kept_mask(counts, mask.shape[-1]), np.moveaxis(np.asarray(mask) > 0.5, -1, 0)):
+    raise ValueError("importance mask does not keep a prefix of the channels at every position")
+  return counts
+
+
+def _count_tables(occurrences: np.ndarray, num_positions: int) -> np.ndarray:
+  """The zeroth-order integer tables (num_positions, m) of the count alphabet (the m distinct counts)."""
+  freqs = probabilities.pmf_to_freqs(np.asarray(occurrences, np.float64))
+  return np.broadcast_to(freqs, (num_positions, len(freqs)))
+
+
+def encode_counts(counts: np.ndarray) -> bytes:
+  """Kept-channel counts (h, w) ints >= 0 -> payload 0.
+
+  Layout: uvarint m (distinct counts), m uvarint pairs (count value, occurrences) with increasing values,
+  then the rANS stream of each position's index among the m values (raster order) under the table's
+  quantized frequencies. Size: ~h w H0(counts) / 8 + 6 bytes of coder state + ~2 bytes a distinct value;
+  0 bits a position when all counts are equal.
+  """
+  values, index, occurrences = np.unique(np.asarray(counts).ravel(), return_inverse=True, return_counts=True)
+  table = [len(values)] + [int(v) for pair in zip(values, occurrences) for v in pair]
+  return bitstream.pack_uvarints(table) + coder.encode(index, _count_tables(occurrences, index.size))
+
+
+def decode_counts(data: bytes, num_channels: int, shape: tuple[int, int]) -> np.ndarray:
+  """Payload 0 -> counts `shape` (h, w) int32 in [0, num_channels]; CodecError if it is malformed."""
+  num_positions = int(np.prod(shape))
+  try:
+    (m,), offset = bitstream.unpack_uvarints(data, 1)
+    if not 1 <= m <= min(num_channels + 1, num_positions):
+      raise CodecError(f"corrupt mask counts: {m} distinct values")
+    table, offset = bitstream.unpack_uvarints(data, 2 * m, offset)
+  except bitstream.FormatError as e:
+    raise CodecError(f"corrupt mask counts: {e}") from e
+  values, occurrences = table[0::2], table[1::2]  # Python ints: no overflow on hostile varints
+  if (any(b <= a for a, b in zip(values, values[1:])) or values[-1] > num_channels or min(occurrences) < 1
+      or sum(occurrences) != num_positions):
+    raise CodecError("corrupt mask counts: bad table")
+  values, occurrences = np.array(values, np.int64), np.array(occurrences, np.int64)
+  try:
+    dec = coder.Decoder(data[offset:])
+    index = dec.decode(_count_tables(occurrences, num_positions))
+    dec.finish()
+  except coder.CoderError as e:
+    raise CodecError(f"corrupt mask counts: {e}") from e
+  if not np.array_equal(np.bincount(index, minlength=m), occurrences):
+    raise CodecError("corrupt mask counts: decoded counts do not match the table")
+  return values[index].reshape(shape).astype(np.int32)
+
+
 @dataclasses.dataclass
 class CompressResult:
   data: bytes
   bpp_real: float        # 8 * len(data) / (H * W), original pixels
-  bpp_est: float         # cross-entropy of the parallel pass, bits / (H * W)
-  bits_ideal: float      # ideal code length of the quantized tables, bits
+  bpp_est: float         # cross-entropy of the parallel pass over the kept symbols, bits / (H * W)
+  bits_ideal: float      # ideal code length of the kept symbols under the quantized tables, bits
   timings: dict
+  coded_symbols: int = 0  # symbols coded by the context model (the kept ones), of K h w
+  mask_bytes: int = 0     # size of payload 0 (the importance map's counts), bytes
 
 
 class Codec:
@@ -79,10 +152,13 @@ class Codec:
     self._ae_vars = {"params": params["autoencoder"], "batch_stats": variables["batch_stats"]}
     self._ctx_params = params["context"]
     self.centers = np.asarray(quantizer_centers(params["autoencoder"].get("quant"), config.model.quantizer))
+    self.masked_symbol = masked_symbol(config.model.quantizer, self.centers)
+    self.trimmed = config.model.importance != "none"  # payload 0 codes the counts; else all K kept
     self._wavefront: dict[tuple, WavefrontCoder | SubblockCoder] = {}
     self._encode = jax.jit(lambda v, x: self._ae.apply(v, x, train=False, method="encode"))
     self._decode = jax.jit(lambda v, z: self._ae.apply(v, z, train=False, method="decode"))
-    self._logits = jax.jit(lambda p, vol: self._ctx.apply({"params": p}, vol, self.centers[0]))
+    self._logits = jax.jit(lambda p, vol: self._ctx.apply({"params": p}, vol, self.centers[0],
+                                                          **context_kwargs(self._ctx, self.centers)))
 
   @classmethod
   def load(cls, spec: str) -> "Codec":
@@ -92,24 +168,32 @@ class Codec:
   def _coder(self, shape) -> WavefrontCoder | SubblockCoder:
     if shape not in self._wavefront:
       c = self.config.model.context
-      if c.name == "ccn":
-        self._wavefront[shape] = SubblockCoder(self._ctx_params, self.centers, shape, c.get("spatial_codes", 1))
+      if c.name in ("ccn", "ccn_gmm"):
+        head = gmm_head(self.centers) if c.name == "ccn_gmm" else None
+        self._wavefront[shape] = SubblockCoder(self._ctx_params, self.centers, shape, c.get("spatial_codes", 1),
+                                               head)
       else:
         self._wavefront[shape] = WavefrontCoder(self._ctx_params, self.centers, shape, tuple(c.kernel_size))
     return self._wavefront[shape]
 
   def analyze(self, image: np.ndarray) -> dict:
-    """Encoder outputs for an (H, W, 3) uint8 image: symbols (K, h, w), importance (h, w), padding."""
+    """Encoder outputs for an (H, W, 3) uint8 image: symbols (K, h, w), counts (h, w) (kept channels),
+    importance (h, w) (before rounding, in channels), values (h, w, K) (the decoder's input), padding."""
     image = to_rgb_uint8(image)
     H, W = image.shape[:2]
     pb, pr = (-H) % STRIDE, (-W) % STRIDE
     x = np.pad(image, ((0, pb), (0, pr), (0, 0)), mode="edge")[None].astype(np.float32)
     out = self._encode(self._ae_vars, jnp.asarray(x))
     symbols = np.asarray(out["symbols"][0]).transpose(2, 0, 1)
-    return dict(symbols=symbols, importance=np.asarray(out["importance"][0]),
+    counts = counts_from_mask(np.asarray(out["mask"][0]))
+    if np.any(symbols[~kept_mask(counts, symbols.shape[0])] != self.masked_symbol):
+      raise ValueError(f"masked-out latents must carry symbol {self.masked_symbol}")
+    return dict(symbols=symbols, counts=counts, importance=np.asarray(out["importance"][0]),
                 values=np.asarray(out["values"][0]), pad=(pb, pr), size=(H, W))
 
   def _reconstruct_symbols(self, symbols: np.ndarray, size, pad) -> np.ndarray:
+    """Symbols (K, h, w) -> image (H, W, 3) uint8. The decoder's input is centers[symbols], which equals the
+    training forward pass's `values` everywhere, masked positions included (see `masked_symbol`)."""
     values = self.centers[symbols].transpose(1, 2, 0)[None]
     x_hat = np.asarray(self._decode(self._ae_vars, jnp.asarray(values)))[0]
     H, W = size
@@ -120,42 +204,46 @@ class Codec:
     a = self.analyze(image)
     return self._reconstruct_symbols(a["symbols"], a["size"], a["pad"])
 
-  def estimate_bits(self, symbols: np.ndarray) -> float:
-    """Cross-entropy of symbols (K, h, w) under the context model's parallel pass, bits."""
+  def estimate_bits(self, symbols: np.ndarray, kept: np.ndarray | None = None) -> float:
+    """Cross-entropy of symbols (K, h, w) under the context model's parallel pass, bits, summed over the kept
+    positions (`kept` (K, h, w) bool; None: all), i.e. the masked coding cost (eq. 19) in bits."""
     logits = self._logits(self._ctx_params, jnp.asarray(self.centers[symbols])[None])[0]
     logp = jax.nn.log_softmax(logits, -1)
-    return float(-jnp.sum(jnp.take_along_axis(logp, jnp.asarray(symbols)[..., None], -1)) / np.log(2))
+    bits = -np.asarray(jnp.take_along_axis(logp, jnp.asarray(symbols)[..., None], -1))[..., 0] / np.log(2)
+    return float(np.sum(bits if kept is None else bits[kept], dtype=np.float64))
 
   def compress(self, image: np.ndarray) -> CompressResult:
     t0 = time.perf_counter()
     a = self.analyze(image)
     t1 = time.perf_counter()
-    symbols = a["symbols"]
+    symbols, counts = a["symbols"], a["counts"]
+    kept = kept_mask(counts, symbols.shape[0])
     tables, ordered = [], []
 
     def source(step, logits, freqs):
-      pos = wf.schedule[step]
-      tables.append(freqs)
-      sym = symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
-      ordered.append(sym)
-      return sym
+      pos = tuple(wf.schedule[step].T)
+      keep = kept[pos]
+      tables.append(freqs[keep])
+      ordered.append(symbols[pos][keep])
+      return symbols[pos]
 
     wf = self._coder(symbols.shape)
     wf.run(source)
     t2 = time.perf_counter()
     freqs, ordered = np.concatenate(tables), np.concatenate(ordered)
-    payload = coder.encode(ordered, freqs)
+    payloads = [encode_counts(counts) if self.trimmed else b"", coder.encode(ordered, freqs)]
     t3 = time.perf_counter()
     H, W = a["size"]
     header = bitstream.Header(model_id=self.model_id, system=self.config.system, image_height=H,
                               image_width=W, pad_bottom=a["pad"][0], pad_right=a["pad"][1],
                               latent_shape=tuple(int(s) for s in symbols.shape))
-    data = bitstream.pack(header, [payload])
-    bits_est = self.estimate_bits(symbols)
+    data = bitstream.pack(header, payloads)
+    bits_est = self.estimate_bits(symbols, kept)
     return CompressResult(
         data=data, bpp_real=8 * len(data) / (H * W), bpp_est=bits_est / (H * W),
         bits_ideal=probabilities.ideal_bits(freqs, ordered),
-        timings=dict(analysis_s=t1 - t0, context_s=t2 - t1, coder_s=t3 - t2))
+        timings=dict(analysis_s=t1 - t0, context_s=t2 - t1, coder_s=t3 - t2),
+        coded_symbols=len(ordered), mask_bytes=len(payloads[0]))
 
   def decompress_symbols(self, data: bytes) -> tuple[bitstream.Header, np.ndarray, dict]:
     header, payloads = bitstream.unpack(data)
@@ -164,22 +252,34 @@ class Codec:
                        f"({self.name}, {self.model_id.hex()})")
     shape = tuple(header.latent_shape)
     K, h, w = (shape + (0, 0, 0))[:3]
-    if (len(shape) != 3 or K != self.config.model.num_channels or len(payloads) != 1
+    if (len(shape) != 3 or K != self.config.model.num_channels or len(payloads) != 2
         or (h * STRIDE, w * STRIDE) != (header.image_height + header.pad_bottom,
                                         header.image_width + header.pad_right)):
-      raise CodecError(f"header does not fit this model (latent shape {shape})")
+      raise CodecError(f"header does not fit this model (latent shape {shape}, {len(payloads)} payloads)")
     t0 = time.perf_counter()
-    dec = coder.Decoder(payloads[0])
+    if self.trimmed:
+      counts = decode_counts(payloads[0], K, (h, w))
+    elif payloads[0]:
+      raise CodecError("corrupt file: mask counts for a model without importance map")
+    else:
+      counts = np.full((h, w), K, np.int32)
+    kept = kept_mask(counts, K)
+    wf = self._coder(shape)
     coder_s = [0.0]
 
     def source(step, logits, freqs):
       t = time.perf_counter()
-      sym = dec.decode(freqs)
+      pos = tuple(wf.schedule[step].T)
+      keep = kept[pos]
+      sym = np.full(len(keep), self.masked_symbol, np.int32)
+      if keep.any():
+        sym[keep] = dec.decode(freqs[keep])
       coder_s[0] += time.perf_counter() - t
       return sym
 
     try:
-      symbols = self._coder(shape).run(source)
+      dec = coder.Decoder(payloads[1])
+      symbols = wf.run(source)
       dec.finish()
     except coder.CoderError as e:
       raise CodecError(f"corrupt payload: {e}") from e

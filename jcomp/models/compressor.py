@@ -17,7 +17,7 @@ import ml_collections
 
 from jcomp.models import importance as importance_lib
 from jcomp.models.autoencoder import Decoder, Encoder
-from jcomp.models.quantizer import Binarizer, CentersQuantizer
+from jcomp.models.quantizer import Binarizer, CentersQuantizer, nearest_center
 
 
 class Autoencoder(nn.Module):
@@ -88,6 +88,16 @@ class Autoencoder(nn.Module):
     out = self.encode(x, train)
     out["x_hat"] = self.decode(out["values"], train)
     return out
+
+
+def masked_symbol(quantizer: str, centers) -> int:
+  """The symbol every masked-out latent carries (known to a decoder that knows the mask), as `encode` makes it:
+  binarizer: 0 (`symbols * mask`, value 0); centers: Q(0), the nearest center to 0 (`quant(z * mask)`, Mentzer
+  et al.'s "zero symbol", value centers[Q(0)]). In both cases the masked value is centers[masked_symbol], so
+  decoder input = centers[symbols] holds at every position. centers: (L,) float32."""
+  if quantizer == "binarizer":
+    return 0
+  return int(nearest_center(jnp.zeros((), jnp.float32), jnp.asarray(centers, jnp.float32))[1])
 
 
 def to_volume(t: jnp.ndarray) -> jnp.ndarray:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from jcomp import config_lib, train, zoo
 from jcomp.coding import bitstream
-from jcomp.coding.codec import Codec, CodecError
+from jcomp.coding.codec import Codec, CodecError, decode_counts, encode_counts, kept_mask
 from jcomp.coding.schedule import WavefrontCoder, wavefront_schedule
 from jcomp.data.synthetic_images import synthetic_image
 from tests.coding.reference import parallel_round_trip, serial_round_trip
@@ -167,3 +167,56 @@ def test_grayscale_and_rgba_are_converted_with_a_warning(codec):
   with pytest.warns(UserWarning, match="alpha"):
     codec.analyze(rgba)
   assert a["symbols"].shape == (4, 2, 2)
+
+
+def _mentzer_with_partial_mask(seed: int = 0) -> Codec:
+  """Random tiny Mentzer model whose importance map keeps some channels and drops others, with centers whose
+  zero symbol Q(0) (the nearest center to 0, carried by masked latents) is not index 0."""
+  config = _tiny_config(seed)
+  v = _random_variables(config, seed)
+  v["params"]["autoencoder"]["quant"]["centers"] = np.array([1.5, -0.05, -1.0, 2.0, -2.0, 0.7], np.float32)
+  return Codec(config, v)
+
+
+def test_masked_latents_decode_as_in_training_when_q0_is_not_symbol_0():
+  codec = _mentzer_with_partial_mask()
+  image = synthetic_image(7, 48, 64)
+  a = codec.analyze(image)
+  K = a["symbols"].shape[0]
+  assert codec.masked_symbol == 1
+  masked = ~kept_mask(a["counts"], K)
+  assert masked.any() and (~masked).any()
+  np.testing.assert_array_equal(a["symbols"][masked], codec.masked_symbol)
+  # Decoder input = centers[symbols] equals the training forward pass's values at every position.
+  np.testing.assert_array_equal(codec.centers[a["symbols"]].transpose(1, 2, 0), a["values"])
+  r = codec.compress(image)
+  assert r.coded_symbols == int((~masked).sum()) and r.mask_bytes > 0
+  np.testing.assert_array_equal(codec.decompress_symbols(r.data)[1], a["symbols"])
+  np.testing.assert_array_equal(codec.decompress(r.data), codec.reconstruct(image))
+
+
+@pytest.mark.parametrize("counts", [np.array([[3, 0, 4], [4, 4, 1]]), np.full((5, 7), 4), np.zeros((1, 1), int)])
+def test_mask_counts_round_trip(counts):
+  data = encode_counts(counts)
+  np.testing.assert_array_equal(decode_counts(data, 4, counts.shape), counts)
+  if len(np.unique(counts)) == 1:
+    assert len(data) <= 3 + 6  # the table and the coder's state: 0 bits a position
+
+
+def test_corrupt_mask_counts_raise_codec_error():
+  counts = np.random.default_rng(0).integers(0, 5, (6, 9))
+  data = encode_counts(counts)
+  rng = np.random.default_rng(1)
+  bad = [b"", b"\x00", b"\x09" + data[1:], data[:-2], data + b"\x00\x00", data[:1] + b"\x05" + data[2:]]
+  for _ in range(200):
+    b = bytearray(data)
+    b[rng.integers(0, len(b))] ^= 1 << int(rng.integers(0, 8))
+    bad.append(bytes(b))
+  for b in bad:
+    try:
+      out = decode_counts(b, 4, counts.shape)
+      assert out.shape == counts.shape and out.min() >= 0 and out.max() <= 4
+    except CodecError:
+      pass
+  with pytest.raises(CodecError):
+    decode_counts(data, 3, counts.shape)  # a count above K
