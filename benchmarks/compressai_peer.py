@@ -2,8 +2,8 @@
 
 Runs in its own environment (CompressAI needs PyTorch, which jcomp does not depend on):
 
-  python -m venv /tmp/cai && /tmp/cai/bin/pip install torch==2.14.1 torchvision==0.29.1 compressai tqdm pandas requests
-  /tmp/cai/bin/python benchmarks/compressai_peer.py --image=PATH/kodim01.png
+  python -m venv PEER_VENV && PEER_VENV/bin/pip install torch==2.14.1 torchvision==0.29.1 compressai tqdm pandas requests
+  PEER_VENV/bin/python benchmarks/compressai_peer.py --image=PATH/kodim01.png
 
 Times compress and decompress twice and reports the second (warm), as benchmarks/codec_bench.py does, so
 the two can be run back to back on the same machine. mbt2018 decodes its 2D masked context model serially
