@@ -37,13 +37,20 @@ def mentzer_mask(y: jnp.ndarray, num_channels: int) -> tuple[jnp.ndarray, jnp.nd
 
 def li_mask(p: jnp.ndarray, num_channels: int, levels: int) -> jnp.ndarray:
   """Li et al. 2018. p: (B, h, w) in [0, 1]. Quantizes p to `levels` levels, l = ceil(p * levels) in
-  [0, levels] (straight-through), and keeps the first ceil(l * n / levels) of n channels.
-  Returns the mask (B, h, w, n).
+  [0, levels], and keeps the first ceil(l * n / levels) of n channels. Returns the mask (B, h, w, n).
+
+  Forward: exactly that 0/1 mask. Backward: the paper's surrogate for the rounding, dm_k/dp = levels inside a
+  window of width 2 (in units of levels) around the level at which channel k switches on, 0 outside, so
+  the rate term reaches p wherever a channel is near its switch (a straight-through clip would be flat
+  almost everywhere).
   """
-  level = ceil_ste(jnp.clip(p, 0.0, 1.0) * levels)
+  u = jnp.clip(p, 0.0, 1.0)[..., None] * levels
   k = jnp.arange(num_channels, dtype=jnp.float32)
-  # channel k is kept iff k < ceil(level * n / levels); its soft value grows with the level (gradient to p).
-  return ceil_ste(jnp.clip(level[..., None] * num_channels / levels - k, 0.0, 1.0))
+  level = jnp.ceil(u)
+  hard = (k < jnp.ceil(level * num_channels / levels)).astype(jnp.float32)
+  switch = jnp.floor(k * levels / num_channels)  # channel k is kept iff u > switch
+  soft = jnp.clip(u - switch + 1.0, 0.0, 2.0)
+  return jax.lax.stop_gradient(hard) + (soft - jax.lax.stop_gradient(soft))  # forward: exactly hard
 
 
 def kept_counts(mask: jnp.ndarray) -> jnp.ndarray:
