@@ -218,19 +218,26 @@ class Codec:
     t1 = time.perf_counter()
     symbols, counts = a["symbols"], a["counts"]
     kept = kept_mask(counts, symbols.shape[0])
-    tables, ordered = [], []
+    tables, ordered, kept_logits = [], [], []
 
     def source(step, logits, freqs):
       pos = tuple(wf.schedule[step].T)
       keep = kept[pos]
       tables.append(freqs[keep])
       ordered.append(symbols[pos][keep])
+      kept_logits.append(logits[keep])
       return symbols[pos]
 
     wf = self._coder(symbols.shape)
     wf.run(source)
     t2 = time.perf_counter()
     freqs, ordered = np.concatenate(tables), np.concatenate(ordered)
+    # The cross-entropy estimate from the logits the wavefront pass already computed (they equal the
+    # parallel pass's up to float rounding): no second context-model pass.
+    z = np.concatenate(kept_logits).astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    bits_est = float(-np.sum(log_p[np.arange(len(ordered)), ordered]) / np.log(2))
     payloads = [encode_counts(counts) if self.trimmed else b"", coder.encode(ordered, freqs)]
     t3 = time.perf_counter()
     H, W = a["size"]
@@ -238,7 +245,6 @@ class Codec:
                               image_width=W, pad_bottom=a["pad"][0], pad_right=a["pad"][1],
                               latent_shape=tuple(int(s) for s in symbols.shape))
     data = bitstream.pack(header, payloads)
-    bits_est = self.estimate_bits(symbols, kept)
     return CompressResult(
         data=data, bpp_real=8 * len(data) / (H * W), bpp_est=bits_est / (H * W),
         bits_ideal=probabilities.ideal_bits(freqs, ordered),

@@ -86,6 +86,14 @@ def test_decoded_symbols_equal_encoded_symbols(codec, image):
   assert result.bpp_real * image.shape[0] * image.shape[1] >= result.bits_ideal
 
 
+def test_compress_estimate_equals_the_parallel_pass_cross_entropy(codec, image):
+  result = codec.compress(image)
+  a = codec.analyze(image)
+  kept = kept_mask(a["counts"], a["symbols"].shape[0])
+  parallel = codec.estimate_bits(a["symbols"], kept) / (image.shape[0] * image.shape[1])
+  np.testing.assert_allclose(result.bpp_est, parallel, rtol=1e-4)
+
+
 def test_wavefront_logits_equal_the_parallel_pass(codec, image):
   symbols = codec.analyze(image)["symbols"]
   wf = WavefrontCoder(codec._ctx_params, codec.centers, symbols.shape)
