@@ -161,3 +161,17 @@ def _assert_checkpoint_is_finite(workdir, step: int) -> None:
     mngr.close()
   assert int(state.step) == step
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state.params))
+
+
+@pytest.mark.parametrize("config", ["configs/ccn.py", "configs/ccn_gmm.py"])
+def test_ccn_context_models_train_with_the_autoencoder_through_main(tmp_path, config):
+  """CCN (logits) and its GMM head are drop-in context models of the same jitted train step."""
+  proc = _main(tmp_path / "wd", "--config.num_train_steps=2", "--config.batch_size=2",
+               "--config.crop_size=32", "--config.model.dtype=float32", "--config.model.features=8",
+               "--config.model.num_channels=4", "--config.model.num_blocks=1",
+               "--config.model.units_per_block=1", "--config.log_every_steps=1",
+               "--config.eval_every_steps=2", "--config.data.num_eval_images=2",
+               "--config.data.eval_crop_size=32", config=f"{config}:data=synthetic")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  steps = [l for l in proc.stdout.splitlines() if l.startswith("step ")]
+  assert len(steps) == 2 and "nan" not in proc.stdout.lower(), proc.stdout[-2000:]
