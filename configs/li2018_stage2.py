@@ -4,8 +4,9 @@
 
 The importance network reads the encoder features and gives p in [0, 1] per position, quantized to
 `importance_levels` levels; the first ceil(level * K / levels) of the K bit-planes are kept
-(`models/importance.py::li_mask`). The rate term acts on the kept bits (masked coding cost) above a target,
-at a 10x lower learning rate than stage 1.
+(`models/importance.py::li_mask`). The rate term is Li et al.'s content-weighted one: beta times the number
+of kept bits per symbol above a threshold t = bpp * 64 / K (`bpp` counts kept bits per pixel before entropy
+coding; the context model codes them in fewer), at a 10x lower learning rate than stage 1.
 """
 
 from jcomp import config_lib
@@ -21,7 +22,7 @@ def get_config(arg=None):
   c = stage1.get_config(f"data={a.data},size={a.size}")
   c.model.importance = "li"
   c.init_from = a.init
-  c.loss.beta = 500.0
+  c.loss.beta = 2000.0
   c.loss.target_bits_per_symbol = float(a.bpp) * 64 / c.model.num_channels
   c.optim.ae_lr /= 10
   return c

@@ -142,7 +142,10 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
   beta = c.loss.beta
   if step is not None and c.loss.rate_warmup_steps > 0:
     beta = jnp.where(step >= c.loss.rate_warmup_steps, beta, 0.0)
-  rate = losses.rate_term(h_est, beta, c.loss.target_bits_per_symbol)
+  # Li et al. 2018 (eq. 6): the rate is the number of kept bits (the mask's sum, through its surrogate
+  # gradient), per symbol; Mentzer et al.: the masked coding cost of eq. 19.
+  h_rate = jnp.mean(mask) if c.model.importance == "li" else h_est
+  rate = losses.rate_term(h_rate, beta, c.loss.target_bits_per_symbol)
   loss = c.loss.distortion_weight * dist + rate + coding
   K = c.model.num_channels
   m = dict(loss=loss, distortion=dist, rate_term=rate, bits_per_symbol=coding, H=h_est,

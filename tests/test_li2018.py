@@ -73,6 +73,7 @@ def test_li_mask_keeps_a_prefix_of_exactly_the_level_channel_count():
   K, levels = config.model.num_channels, config.model.importance_levels
   ae = train.build_models(config).autoencoder
   v = _random_variables(config, importance_bias=0.0)
+  v["params"]["autoencoder"]["importance_net_1"]["kernel"] *= 30  # spread p over several levels
   out = ae.apply({"params": v["params"]["autoencoder"], "batch_stats": v["batch_stats"]},
                  synthetic_image(2, 64, 64)[None].astype(np.float32), train=False, method="encode")
   mask, p = np.asarray(out["mask"][0]), np.asarray(out["importance"][0]) / K
@@ -113,3 +114,22 @@ def test_importance_figure_draws_a_li_model(tmp_path):
   assert importance_figure.main([f"--model={tmp_path / 'model'}", f"--image={tmp_path / 'in.png'}",
                                  f"--out={out}"]) == 0
   assert out.stat().st_size > 0
+
+
+def test_stage2_rate_term_counts_kept_bits_above_the_threshold_and_reaches_the_importance_net():
+  config = _li_tiny()
+  models = train.build_models(config)
+  v = _random_variables(config, importance_bias=0.0)
+  v["params"]["autoencoder"]["importance_net_1"]["kernel"] *= 30  # p spread over several levels
+  x = synthetic_image(3, 64, 64)[None].astype(np.float32)
+  config.loss.target_bits_per_symbol = 0.1  # below the kept fraction: the term is active
+
+  def rate(params):
+    _, (m, _) = train.forward(models, config, params, v["batch_stats"], x, train=False)
+    return m["rate_term"], m
+
+  (r, m), grads = jax.value_and_grad(rate, has_aux=True)(v["params"])
+  np.testing.assert_allclose(r, config.loss.beta * (m["importance"] - 0.1), rtol=1e-5)  # kept bits / symbol
+  assert 0.1 < m["importance"] < 1.0
+  g = grads["autoencoder"]["importance_net_1"]["kernel"]
+  assert np.all(np.isfinite(g)) and np.abs(g).sum() > 0  # the mask's surrogate gradient reaches p

@@ -6,7 +6,7 @@ nothing but `FormatError`, with a message saying what is wrong (bad magic, unsup
 CRC mismatch, malformed header, trailing bytes). Layout, all integers little-endian:
 
   offset 0   4 bytes  magic b"JCMP"
-  offset 4   u8       format version (2)
+  offset 4   u8       format version (3)
   offset 5   u32      total file size in bytes, CRC included
   offset 9   ...      header: model_id (16 bytes); system (u8 length + ASCII); image_height, image_width,
                       pad_bottom, pad_right (uvarint each); latent_shape (uvarint rank, uvarint dims);
@@ -20,9 +20,11 @@ LEB128 (7 bits a byte, at most 10 bytes); svarint is zigzag LEB128. `pack` is ca
 payloads give equal bytes. `pack_uvarints` / `unpack_uvarints` serialize small integer tables inside a
 payload with the same uvarint.
 
-Versions: 1 = the image codec's single payload coded every symbol of the latent volume; 2 (this one, same
-container) = the image codec writes two payloads, the per-position kept-channel counts of the importance map
-and then only the kept symbols (`jcomp.coding.codec`). Version-1 files are refused.
+Versions: 1 = the image codec's single payload coded every symbol of the latent volume; 2 (same container) =
+the image codec writes two payloads, the per-position kept-channel counts of the importance map and then only
+the kept symbols (`jcomp.coding.codec`); 3 (this one, same layout) = the rANS streams inside the payloads use
+a 30-bit state renormalised by bytes instead of a 48-bit state renormalised by 16-bit words
+(`jcomp.coding.coder`). Older versions are refused.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import struct
 import zlib
 
 MAGIC = b"JCMP"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MODEL_ID_BYTES = 16
 _PREFIX = struct.Struct("<4sBI")  # Magic, version, total size.
 _CRC = struct.Struct("<I")

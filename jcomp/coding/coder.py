@@ -4,20 +4,20 @@
 summing to 2**precision, precision <= 16, e.g. from `probabilities.logits_to_freqs`); `Decoder` decodes it
 back in the same order, in chunks of any sizes (an autoregressive model computes the tables of the next
 chunk from the symbols of the previous ones), and gives identical symbols for every split. The state lives
-in [2**32, 2**48) and is renormalised by 16-bit words (at most one per symbol); the encoder runs backwards
-so the decoder reads forwards. The stream is three words of final state followed by the renormalisation
-words, little-endian, so its size is 6 bytes + 2 bytes per emitted word (6 bytes for no symbols).
+in [2**22, 2**30) and is renormalised by bytes (at most two per symbol); the encoder runs backwards so the
+decoder reads forwards. The stream is the 4-byte final state (big-endian) followed by the renormalisation
+bytes, so its size is 4 bytes + 1 byte per emitted byte (4 bytes for no symbols). The 30-bit state keeps
+every intermediate value of the decoder below 2**30, CPython's single-digit ("medium") int, whose arithmetic
+and comparisons take the interpreter's fast paths: ~15 % faster than a [2**32, 2**48) state, same size.
 Guarantees: (1) round trip: decoding with the encoding tables returns the symbols; (2) determinism: the
 coder is pure integer arithmetic, so the bytes are identical on every machine; (3) robustness: on any bytes
 (truncated, flipped, random) the decoder terminates in time linear in the symbols asked for, returns symbols
 in [0, L) or raises `CoderError`, and `finish` raises `CoderError` unless the stream was consumed exactly
 and the final state equals the encoder's initial state (most corruptions are caught, not all: use a CRC, as
-the `.jcomp` container does). Size: with state >= 2**32 and precision <= 16 the rANS approximation costs a
-negligible ~(2**precision / 2**32)**2 bits/symbol, so the overhead over `probabilities.ideal_bits` is the
-flushed state: 4 to 6 bytes. Measured by benchmarks/coder_bench.py (196,608 symbols, L = 6, precision 16,
-28.5 KB payload; 2-core AMD EPYC, CPython 3.11, best of 5): overhead 5.6 bytes = 0.02 %; encode 74 ms,
-decode 122 ms in one call and 127 ms in 350 chunks (~1.6 Msymbols/s; up to ~1.5x slower on a loaded
-machine).
+the `.jcomp` container does). Size: with state >= 2**22 and precision <= 16 the rANS approximation costs
+~(2**precision / 2**22)**2 bits/symbol at most, so the overhead over `probabilities.ideal_bits` is about the
+flushed state: ~4 bytes. Measured by benchmarks/coder_bench.py (196,608 symbols, L = 6, precision 16,
+28.5 KB payload; 2-core AMD EPYC, CPython 3.11): see the benchmark's output and the README.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ import bisect
 import numpy as np
 
 MAX_PRECISION = 16
-_WORD_BITS = 16
-_WORD_MASK = (1 << _WORD_BITS) - 1
-_STATE_LOW = 1 << 32  # Normalised states lie in [_STATE_LOW, _STATE_LOW << _WORD_BITS) = [2**32, 2**48).
-_STATE_WORDS = 3  # 48 bits of flushed state.
+_STATE_BITS = 30  # Normalised states lie in [_STATE_LOW, 2**30) = [2**22, 2**30).
+_STATE_LOW = 1 << (_STATE_BITS - 8)
+_STATE_BYTES = 4
 
 
 class CoderError(ValueError):
@@ -68,7 +67,7 @@ def encode(symbols: np.ndarray, freqs: np.ndarray, precision: int = 16) -> bytes
     precision: log2 of the table total, in [1, 16].
 
   Returns:
-    The stream: 6 + 2k bytes, where k is the number of 16-bit renormalisation words.
+    The stream: 4 + k bytes, where k is the number of renormalisation bytes.
   """
   precision = _check_precision(precision)
   freqs = _check_freqs(freqs, precision)
@@ -81,20 +80,19 @@ def encode(symbols: np.ndarray, freqs: np.ndarray, precision: int = 16) -> bytes
   symbols = symbols.astype(np.int64)[:, None]
   freq = np.take_along_axis(freqs, symbols, axis=1)[:, 0]
   start = np.take_along_axis(np.cumsum(freqs, axis=1), symbols, axis=1)[:, 0] - freq
-  # A state x >= freq << (48 - precision) would leave [2**32, 2**48) after coding: emit a word first.
-  limit = freq << (_STATE_WORDS * _WORD_BITS - precision)
+  # A state x >= freq << (30 - precision) would leave [2**22, 2**30) after coding: emit bytes first.
+  limit = freq << (_STATE_BITS - precision)
   x = _STATE_LOW
-  words = []
-  emit = words.append
+  out = bytearray()
+  emit = out.append
   for f, c, lim in zip(freq[::-1].tolist(), start[::-1].tolist(), limit[::-1].tolist()):
-    if x >= lim:
-      emit(x & _WORD_MASK)
-      x >>= _WORD_BITS
+    while x >= lim:
+      emit(x & 0xFF)
+      x >>= 8
     x = ((x // f) << precision) + x % f + c
-  words.extend((x >> (_WORD_BITS * i)) & _WORD_MASK for i in range(_STATE_WORDS))
-  words.reverse()  # The decoder reads the state (low word first), then the words in reverse emit order.
-  words[:_STATE_WORDS] = words[_STATE_WORDS - 1::-1]
-  return np.asarray(words, dtype="<u2").tobytes()
+  out += x.to_bytes(_STATE_BYTES, "little")
+  out.reverse()  # The decoder reads the state (big-endian), then the bytes in reverse emit order.
+  return bytes(out)
 
 
 class Decoder:
@@ -104,15 +102,13 @@ class Decoder:
     """Reads the initial state; raises CoderError if data is too short, odd-sized or has a bad state."""
     self._precision = _check_precision(precision)
     data = bytes(data)
-    if len(data) % 2:
-      raise CoderError(f"coded stream has an odd number of bytes ({len(data)})")
-    if len(data) < 2 * _STATE_WORDS:
-      raise CoderError(f"coded stream too short ({len(data)} bytes, need at least {2 * _STATE_WORDS})")
-    self._words = np.frombuffer(data, dtype="<u2").tolist()
-    self._state = sum(w << (_WORD_BITS * i) for i, w in enumerate(self._words[:_STATE_WORDS]))
-    self._pos = _STATE_WORDS
+    if len(data) < _STATE_BYTES:
+      raise CoderError(f"coded stream too short ({len(data)} bytes, need at least {_STATE_BYTES})")
+    self._data = data
+    self._state = int.from_bytes(data[:_STATE_BYTES], "big")
+    self._pos = _STATE_BYTES
     self._failed = False
-    if self._state < _STATE_LOW:
+    if not _STATE_LOW <= self._state < 1 << _STATE_BITS:
       raise CoderError("coded stream starts with an invalid state")
 
   def decode(self, freqs: np.ndarray) -> np.ndarray:
@@ -140,7 +136,7 @@ class Decoder:
       raise ValueError(f"every frequency must be >= 1 and every table must sum to 2**{precision}")
     mask = (1 << precision) - 1
     low = _STATE_LOW
-    words = self._words
+    data = self._data
     pos = self._pos
     x = self._state
     out = []
@@ -148,28 +144,32 @@ class Decoder:
     find = bisect.bisect_right
     width = cum.shape[1]
     flat = cum.ravel().tolist()  # one flat list: no per-row list objects for the cyclic GC to rescan
+    n = len(flat)
     try:
-      for row in range(0, len(flat), width):
+      # Row r spans flat[row:end]: flat[row] = 0 <= slot < flat[end - 1] = 2**precision, so the search returns
+      # i in (row, end) with flat[i - 1] <= slot < flat[i]: symbol i - row - 1. Emitting i and subtracting
+      # afterwards, in NumPy, saves the interpreter one operation per symbol.
+      for row, end in zip(range(0, n, width), range(width, n + width, width)):
         slot = x & mask
-        i = find(flat, slot, row, row + width) - 1  # flat[row] = 0 <= slot < flat[row + L] = 2**precision
-        lo = flat[i]
-        x = (flat[i + 1] - lo) * (x >> precision) + slot - lo
-        if x < low:
-          x = (x << _WORD_BITS) | words[pos]
+        i = find(flat, slot, row, end)
+        lo = flat[i - 1]
+        x = (flat[i] - lo) * (x >> precision) + slot - lo  # >= 2**(22 - precision): 2 bytes at most
+        while x < low:
+          x = (x << 8) | data[pos]
           pos += 1
-        emit(i - row)
+        emit(i)
     except IndexError:
       self._failed = True
       raise CoderError("coded stream ended before all symbols were decoded (truncated or corrupt)") from None
     self._pos = pos
     self._state = x
-    return np.asarray(out, dtype=np.int32)
+    return np.asarray(out, dtype=np.int32) - np.arange(1, n, width, dtype=np.int32)
 
   def finish(self) -> None:
     """Checks the stream was consumed exactly and ended in the encoder's initial state; else CoderError."""
     if self._failed:
       raise CoderError("decoder already failed")
-    if self._pos != len(self._words):
-      raise CoderError(f"{2 * (len(self._words) - self._pos)} bytes of coded stream left undecoded")
+    if self._pos != len(self._data):
+      raise CoderError(f"{len(self._data) - self._pos} bytes of coded stream left undecoded")
     if self._state != _STATE_LOW:
       raise CoderError("coded stream is inconsistent (final state mismatch): corrupt or wrong tables")

@@ -66,8 +66,11 @@ class Autoencoder(nn.Module):
       mask, soft = importance_lib.mentzer_mask(y, K)
       importance = jnp.sum(soft, axis=-1)
     elif self.importance == "li":
-      # Li et al.'s importance network reads the encoder features (here: the code-resolution output).
-      p = jax.nn.sigmoid(self.importance_net[1](nn.relu(self.importance_net[0](z))))[..., 0]
+      # Li et al.'s importance network reads the encoder features, here the binarizer's probabilities
+      # sigmoid(z) in [0, 1]: the raw z of a stage-1 encoder reach |z| ~ 100 and would saturate p at 0 or 1
+      # from the first step of stage 2, where the mask's gradient cannot reach it.
+      h = nn.relu(self.importance_net[0](jax.nn.sigmoid(z.astype(jnp.float32)).astype(z.dtype)))
+      p = jax.nn.sigmoid(self.importance_net[1](h))[..., 0]
       mask = importance_lib.li_mask(p, K, self.importance_levels)
       importance = p * K
     else:

@@ -64,7 +64,7 @@ def test_round_trip_holds_for_any_valid_header(model_id, system, dims, size, ext
 
 def test_file_starts_with_magic_and_version_and_packing_is_canonical():
   data = _file()
-  assert data[:5] == b"JCMP\x02"
+  assert data[:5] == b"JCMP\x03"
   reordered = _header(extras={"offset": -3, "num_centers": 6})
   assert bitstream.pack(reordered, [b"\x01\x02\x03" * 5, b"", b"payload two"]) == data
 
@@ -77,7 +77,7 @@ def test_header_overhead_is_small():
     "data, message",
     [
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a .jcomp file (bad magic)"),
-        (b"JCMP\x07" + b"\x00" * 40, "unsupported format version 7 (this jcomp reads version 2)"),
+        (b"JCMP\x07" + b"\x00" * 40, "unsupported format version 7 (this jcomp reads version 3)"),
         (b"JCMP", "truncated file"),
         (b"", "not a .jcomp file"),
     ],
