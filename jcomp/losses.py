@@ -30,6 +30,12 @@ def masked_coding_cost(bits: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
   return jnp.mean(bits * mask)
 
 
+def kept_bits(mask: jnp.ndarray) -> jnp.ndarray:
+  """Li et al. 2018's rate (eq. 6): kept bits per symbol, the mean of the {0, 1} mask (gradient: the mask's
+  surrogate), i.e. the code length before entropy coding, normalised like `coding_cost`."""
+  return jnp.mean(mask)
+
+
 def rate_term(bits_per_symbol: jnp.ndarray, beta: float, target: float) -> jnp.ndarray:
   """beta * max(H - t, 0): the clipped rate term, switched off below the target t (bits/symbol)."""
   return beta * jax.nn.relu(bits_per_symbol - target)

@@ -142,9 +142,8 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
   beta = c.loss.beta
   if step is not None and c.loss.rate_warmup_steps > 0:
     beta = jnp.where(step >= c.loss.rate_warmup_steps, beta, 0.0)
-  # Li et al. 2018 (eq. 6): the rate is the number of kept bits (the mask's sum, through its surrogate
-  # gradient), per symbol; Mentzer et al.: the masked coding cost of eq. 19.
-  h_rate = jnp.mean(mask) if c.model.importance == "li" else h_est
+  # The rate each importance map was designed with: Li et al.'s kept bits, Mentzer et al.'s coding cost.
+  h_rate = losses.kept_bits(mask) if c.model.importance == "li" else h_est
   rate = losses.rate_term(h_rate, beta, c.loss.target_bits_per_symbol)
   loss = c.loss.distortion_weight * dist + rate + coding
   K = c.model.num_channels
