@@ -127,14 +127,11 @@ def decode_counts(data: bytes, num_channels: int, shape: tuple[int, int]) -> np.
   return values[index].reshape(shape).astype(np.int32)
 
 
-def _per_step(volume: np.ndarray, schedule: list[np.ndarray]) -> list[np.ndarray | None]:
+def _per_step(volume: np.ndarray, schedule: list[np.ndarray]) -> list[np.ndarray]:
   """Volume (K, h, w) -> its values at each step's positions (schedule: (M_s, 3) (d, h, w) per step), in one
-  gather; for a bool volume, None stands for a step whose positions are all True."""
+  gather."""
   values = volume[tuple(np.concatenate(schedule).T)]
-  steps = np.split(values, np.cumsum([len(p) for p in schedule[:-1]]))
-  if volume.dtype != bool:
-    return steps
-  return [None if v.all() else v for v in steps]
+  return np.split(values, np.cumsum([len(p) for p in schedule[:-1]]))
 
 
 @dataclasses.dataclass
@@ -236,7 +233,7 @@ class Codec:
 
     def source(step, logits, freqs):
       keep, sym = keeps[step], step_symbols[step]
-      if keep is None:  # every position of the step is kept: no copies
+      if keep.all():  # no copies
         tables.append(freqs)
         ordered.append(sym)
         kept_logits.append(logits)
@@ -294,7 +291,7 @@ class Codec:
     def source(step, logits, freqs):
       t = time.perf_counter()
       keep = keeps[step]
-      if keep is None:  # every position of the step is kept
+      if keep.all():
         sym = dec.decode(freqs)
       else:
         sym = np.full(len(keep), self.masked_symbol, np.int32)
