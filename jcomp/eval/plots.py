@@ -46,6 +46,7 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
   methods = sorted(set(curves) | set(setting_means),
                    key=lambda m: ({"anchor": 2, "learned": 1}.get(kinds.get(m, ""), 0), m))
+  marker_ys = []  # learned and single-point methods' markers: the y floor never hides them
   for i, method in enumerate(methods):
     kind = kinds.get(method, "classical")
     color = colors[i % len(colors)]
@@ -62,10 +63,12 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
              and (bpp_max is None or b <= bpp_max)]
       if pts:
         xs, ys = zip(*sorted(pts))
+        marker_ys += ys
         ax.plot(xs, ys, "o" if labelled else "o-", color=color, ms=6,
                 label=None if labelled else method)
-  if metric == "ms_ssim" and ax.get_ylim()[0] < MS_SSIM_FLOOR:
-    ax.set_ylim(bottom=MS_SSIM_FLOOR)  # As Fig. 1: the low-rate tail of JPEG would flatten the rest.
+  floor = min([MS_SSIM_FLOOR] + [y - 0.01 for y in marker_ys])
+  if metric == "ms_ssim" and ax.get_ylim()[0] < floor:
+    ax.set_ylim(bottom=floor)  # As Fig. 1: the low-rate tail of JPEG would flatten the rest.
   ax.set_xlabel("bpp (bits per original pixel)")
   ax.set_ylabel(METRIC_LABELS.get(metric, metric))
   if bpp_max is not None:

@@ -23,6 +23,25 @@ def test_rd_plot_draws_classical_learned_and_anchor_curves(tmp_path):
   assert "ms_ssim_db" in curves["paper"].values
 
 
+@pytest.mark.parametrize("lowest_learned, floor", [(0.95, plots.MS_SSIM_FLOOR), (0.74, 0.73)])
+def test_ms_ssim_axis_cuts_jpegs_low_tail_but_never_a_learned_point(tmp_path, monkeypatch, lowest_learned,
+                                                                    floor):
+  axes = []
+  subplots = plots.plt.subplots
+
+  def spy(*args, **kwargs):
+    fig, ax = subplots(*args, **kwargs)
+    axes.append(ax)
+    return fig, ax
+
+  monkeypatch.setattr(plots.plt, "subplots", spy)
+  bpp = np.linspace(0.1, 1.0, 10)
+  curves = {"jpeg420": aggregate.Curve(bpp, {"ms_ssim": 0.5 + 0.5 * bpp}, np.full(10, 2))}
+  means = {"learned": {"a": {"bpp_real": 0.2, "ms_ssim": lowest_learned}, "b": {"bpp_real": 0.5, "ms_ssim": 0.97}}}
+  plots.plot_rd(curves, "ms_ssim", tmp_path / "rd.png", kinds={"learned": "learned"}, setting_means=means)
+  assert axes[0].get_ylim()[0] == pytest.approx(floor)
+
+
 @pytest.mark.parametrize("order", ["index", "std"])
 def test_importance_and_latents_figure_is_written(tmp_path, order):
   rng = np.random.default_rng(0)
