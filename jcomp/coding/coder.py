@@ -8,7 +8,7 @@ in [2**22, 2**30) and is renormalised by bytes (at most two per symbol); the enc
 decoder reads forwards. The stream is the 4-byte final state (big-endian) followed by the renormalisation
 bytes, so its size is 4 bytes + 1 byte per emitted byte (4 bytes for no symbols). The 30-bit state keeps
 every intermediate value of the decoder below 2**30, CPython's single-digit ("medium") int, whose arithmetic
-and comparisons take the interpreter's fast paths: ~15 % faster than a [2**32, 2**48) state, same size.
+and comparisons take the interpreter's fast paths: ~15 % faster than a [2**32, 2**48) state, 2 bytes smaller.
 Guarantees: (1) round trip: decoding with the encoding tables returns the symbols; (2) determinism: the
 coder is pure integer arithmetic, so the bytes are identical on every machine; (3) robustness: on any bytes
 (truncated, flipped, random) the decoder terminates in time linear in the symbols asked for, returns symbols
@@ -100,7 +100,7 @@ class Decoder:
   """Decodes a stream from `encode` in chunks: call `decode` with the tables of the next symbols."""
 
   def __init__(self, data: bytes, precision: int = 16):
-    """Reads the initial state; raises CoderError if data is too short, odd-sized or has a bad state."""
+    """Reads the initial state; raises CoderError if data is too short or has a bad state."""
     self._precision = _check_precision(precision)
     data = bytes(data)
     if len(data) < _STATE_BYTES:
