@@ -92,7 +92,8 @@ class Upsample(nn.Module):
 
 
 class Encoder(nn.Module):
-  """(B, H, W, 3) in [0, 255] -> (B, H/8, W/8, latent_channels) float32."""
+  """(B, H, W, 3) in [0, 255] -> z (B, H/8, W/8, latent_channels) float32, and the features after the
+  residual blocks (B, H/4, W/4, features) (what Li et al.'s importance network reads)."""
   latent_channels: int
   features: int = 128
   num_blocks: int = 5
@@ -109,8 +110,8 @@ class Encoder(nn.Module):
     h = nn.relu(norm()(nn.Conv(self.features, (5, 5), strides=2, dtype=self.dtype)(h)))
     h = ResidualStack(self.features, self.num_blocks, self.units_per_block, self.kernel_size,
                       self.dtype)(h, train)
-    h = nn.Conv(self.latent_channels, (5, 5), strides=2, dtype=self.dtype)(h)
-    return h.astype(jnp.float32)
+    z = nn.Conv(self.latent_channels, (5, 5), strides=2, dtype=self.dtype)(h)
+    return z.astype(jnp.float32), h
 
 
 class Decoder(nn.Module):

@@ -48,7 +48,7 @@ class Autoencoder(nn.Module):
     else:
       raise ValueError(f"unknown quantizer {self.quantizer!r}; choose 'centers' or 'binarizer'")
     if self.importance == "li":
-      self.importance_net = [nn.Conv(self.features // 2, (3, 3), dtype=self.dtype), nn.Conv(1, (1, 1))]
+      self.importance_net = [nn.Conv(self.features // 2, (3, 3), strides=2, dtype=self.dtype), nn.Conv(1, (1, 1))]
     elif self.importance not in ("mentzer", "none"):
       raise ValueError(f"unknown importance map {self.importance!r}; choose 'mentzer', 'li' or 'none'")
 
@@ -59,18 +59,17 @@ class Autoencoder(nn.Module):
     `symbols` (B, h, w, K) int32, `mask` (B, h, w, K) in {0, 1} (all ones without importance map) and
     `importance` (B, h, w) float in [0, K] (the number of kept channels, before rounding).
     """
-    z = self.encoder(x, train)
+    z, features = self.encoder(x, train)
     K = self.num_channels
     if self.importance == "mentzer":
       z, y = z[..., :K], z[..., K]
       mask, soft = importance_lib.mentzer_mask(y, K)
       importance = jnp.sum(soft, axis=-1)
     elif self.importance == "li":
-      # Li et al.'s importance network reads the encoder features, here the binarizer's probabilities
-      # sigmoid(z) in [0, 1]: the raw z of a stage-1 encoder reach |z| ~ 100 and would saturate p at 0 or 1
-      # from the first step of stage 2, where the mask's gradient cannot reach it.
-      h = nn.relu(self.importance_net[0](jax.nn.sigmoid(z.astype(jnp.float32)).astype(z.dtype)))
-      p = jax.nn.sigmoid(self.importance_net[1](h))[..., 0]
+      # Li et al.'s importance network reads intermediate encoder features (after the residual blocks, at
+      # twice the code's resolution; a stride-2 conv brings them down). Not z: a stage-1 encoder's z reach
+      # |z| ~ 100 and would saturate p at 0 or 1, where the mask's gradient cannot reach it.
+      p = jax.nn.sigmoid(self.importance_net[1](nn.relu(self.importance_net[0](features))))[..., 0]
       mask = importance_lib.li_mask(p, K, self.importance_levels)
       importance = p * K
     else:
