@@ -46,7 +46,8 @@ def main():
   bpp = 8 * sum(len(s[0]) for s in out["strings"]) / (H * W)
   print(f"CompressAI mbt2018 q{a.quality} (random weights, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads)  image {W}x{H}")
-  print(f"medians of {a.repeats} warm runs: encode {enc:.2f} s  decode {dec:.2f} s  peak RSS {rss:.2f} GiB  bpp {bpp:.3f}")
+  print(f"medians of {a.repeats} warm runs: encode {enc:.2f} s  decode {dec:.2f} s  peak RSS {rss:.2f} GiB  "
+        f"bpp {bpp:.3f}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ class Autoencoder(nn.Module):
     else:
       raise ValueError(f"unknown quantizer {self.quantizer!r}; choose 'centers' or 'binarizer'")
     if self.importance == "li":
-      self.importance_net = [nn.Conv(self.features // 2, (3, 3), strides=2, dtype=self.dtype), nn.Conv(1, (1, 1))]
+      self.importance_net = [nn.Conv(self.features // 2, (3, 3), strides=2, dtype=self.dtype),
+                             nn.Conv(1, (1, 1))]
     elif self.importance not in ("mentzer", "none"):
       raise ValueError(f"unknown importance map {self.importance!r}; choose 'mentzer', 'li' or 'none'")
 

@@ -37,7 +37,8 @@ def test_ms_ssim_axis_cuts_jpegs_low_tail_but_never_a_learned_point(tmp_path, mo
   monkeypatch.setattr(plots.plt, "subplots", spy)
   bpp = np.linspace(0.1, 1.0, 10)
   curves = {"jpeg420": aggregate.Curve(bpp, {"ms_ssim": 0.5 + 0.5 * bpp}, np.full(10, 2))}
-  means = {"learned": {"a": {"bpp_real": 0.2, "ms_ssim": lowest_learned}, "b": {"bpp_real": 0.5, "ms_ssim": 0.97}}}
+  means = {"learned": {"a": {"bpp_real": 0.2, "ms_ssim": lowest_learned},
+                       "b": {"bpp_real": 0.5, "ms_ssim": 0.97}}}
   plots.plot_rd(curves, "ms_ssim", tmp_path / "rd.png", kinds={"learned": "learned"}, setting_means=means)
   assert axes[0].get_ylim()[0] == pytest.approx(floor)
 
