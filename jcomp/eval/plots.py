@@ -35,8 +35,9 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
     metric: "ms_ssim", "ms_ssim_db" or "psnr"; methods without it are left out.
     path: output PNG.
     kinds: method → "classical" | "learned" | "anchor" (default "classical").
-    setting_means: method → setting → plain means (keys "bpp_real", metric); drawn as markers for
-      learned methods and for any method without a curve (so single-point methods appear too).
+    setting_means: method → setting → plain means (keys "bpp_real", metric); drawn as markers joined by a
+      line for learned methods (instead of their averaged curve) and for any method without a curve (so
+      single-point methods appear too).
     title: figure title.
     bpp_max: x-axis limit in bpp (None: all data).
   """
@@ -53,7 +54,9 @@ def plot_rd(curves: Mapping[str, Curve], metric: str, path: str | pathlib.Path,
     curve = curves.get(method)
     style = {"anchor": "--", "learned": "-"}.get(kind, "-")
     labelled = False
-    if curve is not None and metric in curve.values and curve.bpp.size:
+    # A learned method is drawn through its per-setting means: with a few settings, the bpp-grid average
+    # (each grid point over the images whose own range covers it) mixes different images at different bpp.
+    if kind != "learned" and curve is not None and metric in curve.values and curve.bpp.size:
       x, y = _clip(curve.bpp, curve.values[metric], bpp_max)
       ax.plot(x, y, style, color=color, lw=1.6 if kind != "classical" else 1.2, label=method)
       labelled = True
