@@ -109,7 +109,6 @@ class Decoder:
     self._state = int.from_bytes(data[:_STATE_BYTES], "big")
     self._pos = _STATE_BYTES
     self._failed = False
-    self._offsets, self._offsets_width = np.zeros((0,), np.int32), 0
     if not _STATE_LOW <= self._state < 1 << _STATE_BITS:
       raise CoderError("coded stream starts with an invalid state")
 
@@ -165,9 +164,7 @@ class Decoder:
       raise CoderError("coded stream ended before all symbols were decoded (truncated or corrupt)") from None
     self._pos = pos
     self._state = x
-    if len(self._offsets) < len(out) or self._offsets_width != width:  # row starts + 1, reused across calls
-      self._offsets, self._offsets_width = np.arange(1, n, width, dtype=np.int32), width
-    return np.asarray(out, dtype=np.int32) - self._offsets[:len(out)]
+    return np.asarray(out, dtype=np.int32) - np.arange(1, n, width, dtype=np.int32)
 
   def finish(self) -> None:
     """Checks the stream was consumed exactly and ended in the encoder's initial state; else CoderError."""
