@@ -62,6 +62,7 @@ def base() -> ml_collections.ConfigDict:
   c.optim.context_lr = 1e-4           # P (paper)
   c.optim.lr_decay = 0.1              # staircase factor
   c.optim.lr_decay_steps = 60000      # paper: every 2 epochs of ImageNet at batch 30 ~ 85k steps
+  c.optim.warmup_steps = 0            # linear LR ramp (use ~50 when fine-tuning from `init_from`)
   c.optim.ae_weight_decay = 0.005     # L2 on E, D
   c.optim.centers_weight_decay = 0.1  # L2 on the centers
   c.optim.context_weight_decay = 0.0

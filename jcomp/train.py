@@ -76,7 +76,7 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
   o = config.optim
 
   def adam(lr: float, wd: float) -> optax.GradientTransformation:
-    schedule = optax.exponential_decay(lr, o.lr_decay_steps, o.lr_decay, staircase=True)
+    schedule = lambda step: lr_schedule(config, lr, step)
     return optax.chain(optax.add_decayed_weights(wd), optax.scale_by_adam(),
                        optax.scale_by_learning_rate(schedule))
 
@@ -88,10 +88,17 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
   return tx
 
 
+def lr_schedule(config: ml_collections.ConfigDict, lr: float, step) -> jnp.ndarray:
+  """lr x lr_decay every lr_decay_steps (staircase), ramped up linearly over the first warmup_steps (a fresh
+  Adam on trained weights takes full-size steps at once: the warmup keeps a fine-tune from wrecking them)."""
+  o = config.optim
+  warmup = jnp.minimum(1.0, (step + 1) / max(o.get("warmup_steps", 0), 1))
+  return lr * warmup * o.lr_decay ** jnp.floor(step / o.lr_decay_steps)
+
+
 def learning_rates(config: ml_collections.ConfigDict, step) -> dict[str, jnp.ndarray]:
   o = config.optim
-  f = lambda lr: lr * o.lr_decay ** jnp.floor(step / o.lr_decay_steps)
-  return {"lr_ae": f(o.ae_lr), "lr_context": f(o.context_lr)}
+  return {"lr_ae": lr_schedule(config, o.ae_lr, step), "lr_context": lr_schedule(config, o.context_lr, step)}
 
 
 def init_variables(models: Models, config: ml_collections.ConfigDict, rng: jax.Array) -> dict:

@@ -55,6 +55,20 @@ def _train(config, workdir):
     return train.train_and_evaluate(config, str(workdir))
 
 
+def test_learning_rate_warms_up_linearly_then_decays_in_steps():
+  config = tiny_config()
+  config.optim.ae_lr, config.optim.warmup_steps = 1e-3, 4
+  config.optim.lr_decay, config.optim.lr_decay_steps = 0.1, 10
+  lrs = [float(train.lr_schedule(config, config.optim.ae_lr, s)) for s in (0, 1, 3, 9, 10)]
+  np.testing.assert_allclose(lrs, [2.5e-4, 5e-4, 1e-3, 1e-3, 1e-4], rtol=1e-6)
+  # The optimizer applies it: Adam's first update has size lr(0) per parameter.
+  params = {"autoencoder": {"w": np.ones(3, np.float32)}}
+  config.optim.ae_weight_decay = 0.0
+  tx = train.make_optimizer(config)
+  updates, _ = tx.update({"autoencoder": {"w": np.full(3, 7.0, np.float32)}}, tx.init(params), params)
+  np.testing.assert_allclose(updates["autoencoder"]["w"], -2.5e-4, rtol=1e-3)
+
+
 def test_resumed_training_equals_unbroken_training(tmp_path):
   n = 4
   unbroken = _train(_config(2 * n), tmp_path / "unbroken")
