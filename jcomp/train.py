@@ -124,7 +124,7 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
   """The whole system on a batch x (B, H, W, 3) float32 in [0, 255].
 
   Returns (loss, (metrics, new_batch_stats)); metrics in bits per symbol (`bits_per_symbol`, `H`), bpp
-  (`bpp_est` = C K / 64, all symbols coded), MS-SSIM, PSNR (dB).
+  (`bpp_est` = MC K / 64: the kept symbols, what a file codes), MS-SSIM, PSNR (dB).
   """
   c = config
   ae_vars = {"params": params["autoencoder"], "batch_stats": batch_stats}
@@ -144,7 +144,8 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
   # E, D, Q see P frozen (eq. 20).
   bits_ae = losses.symbol_bits(
       models.context.apply({"params": jax.lax.stop_gradient(params["context"])}, values, pad, **kw), symbols)
-  h_est = 0.5 * (losses.masked_coding_cost(bits_ae, mask) + losses.coding_cost(bits_ae))
+  masked = losses.masked_coding_cost(bits_ae, mask)
+  h_est = 0.5 * (masked + losses.coding_cost(bits_ae))
   dist, dm = losses.distortion(x, out["x_hat"], c.loss.distortion)
   beta = c.loss.beta
   if step is not None and c.loss.rate_warmup_steps > 0:
@@ -155,7 +156,7 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
   loss = c.loss.distortion_weight * dist + rate + coding
   K = c.model.num_channels
   m = dict(loss=loss, distortion=dist, rate_term=rate, bits_per_symbol=coding, H=h_est,
-           bpp_est=coding * K / 64.0, importance=jnp.mean(out["mask"]), **dm)
+           bpp_est=masked * K / 64.0, importance=jnp.mean(out["mask"]), **dm)
   return loss, (m, new_stats)
 
 
