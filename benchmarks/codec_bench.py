@@ -12,7 +12,6 @@ context model), coder (rANS + table quantization), synthesis (decoder network).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import resource
 import time
 
@@ -20,7 +19,7 @@ import jax
 import numpy as np
 from PIL import Image
 
-from jcomp import train
+from jcomp import config_lib, train
 from jcomp.coding.codec import Codec
 
 
@@ -34,11 +33,7 @@ def main():
   if a.model:
     codec = Codec.load(a.model)
   else:
-    path, _, arg = a.config.partition(":")
-    spec = importlib.util.spec_from_file_location("cfg", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    config = mod.get_config(arg or None)
+    config = config_lib.from_file(a.config)
     config.model.dtype = "float32"
     v = train.init_variables(train.build_models(config), config, jax.random.PRNGKey(0))
     codec = Codec(config, jax.tree_util.tree_map(np.asarray, v), name=a.config)

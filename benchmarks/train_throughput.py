@@ -10,26 +10,17 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import resource
 import time
 
 import jax
 import numpy as np
 
-from jcomp import sharding, train
-
-
-def load_config(spec: str):
-  path, _, arg = spec.partition(":")
-  mod_spec = importlib.util.spec_from_file_location("cfg", path)
-  mod = importlib.util.module_from_spec(mod_spec)
-  mod_spec.loader.exec_module(mod)
-  return mod.get_config(arg or None)
+from jcomp import config_lib, sharding, train
 
 
 def measure(spec: str, steps: int, crop: int, batch: int | None, dtype: str | None) -> dict:
-  config = load_config(spec)
+  config = config_lib.from_file(spec)
   config.crop_size = crop
   if batch:
     config.batch_size = batch

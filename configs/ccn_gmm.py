@@ -8,16 +8,11 @@ Bitstreams: the sub-block decoder (jcomp/coding/subblock.py) turns the mixture i
 jitted steps (`probabilities.gmm_to_freqs_jax`), so `jcomp compress / decompress` work as for configs/ccn.py.
 """
 
-import importlib.util
-import os
+from jcomp import config_lib
 
 
 def get_config(arg=None):
-  spec = importlib.util.spec_from_file_location(
-      "ccn", os.path.join(os.path.dirname(os.path.abspath(__file__)), "ccn.py"))
-  ccn = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(ccn)
-  c = ccn.get_config(arg)
+  c = config_lib.from_file(f"ccn.py:{arg or ''}", __file__)
   c.model.context.name = "ccn_gmm"
   c.model.context.num_components = 3  # M Gaussians per code (3M outputs per code in the last layer)
   return c

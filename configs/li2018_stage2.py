@@ -13,13 +13,8 @@ from jcomp import config_lib
 
 
 def get_config(arg=None):
-  import importlib.util, os  # pylint: disable=g-import-not-at-top,multiple-imports
   a = config_lib.parse_arg(arg, data="imagenet", size="compact", init="", bpp="0.5")
-  spec = importlib.util.spec_from_file_location(
-      "li2018_stage1", os.path.join(os.path.dirname(os.path.abspath(__file__)), "li2018_stage1.py"))
-  stage1 = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(stage1)
-  c = stage1.get_config(f"data={a.data},size={a.size}")
+  c = config_lib.from_file(f"li2018_stage1.py:data={a.data},size={a.size}", __file__)
   c.model.importance = "li"
   c.init_from = a.init
   c.loss.beta = 2000.0

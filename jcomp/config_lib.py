@@ -7,6 +7,9 @@ overrides such as `--config.batch_size=8`); the dict is locked, so a typo in an 
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import ml_collections
 
 
@@ -86,6 +89,20 @@ def operating_point(c: ml_collections.ConfigDict, name: str) -> ml_collections.C
     raise ValueError(f"unknown operating point {name!r}; choose one of {sorted(points)}")
   c.model.num_channels, c.loss.target_bits_per_symbol = points[name]
   return c
+
+
+def from_file(spec: str, relative_to: str = "") -> ml_collections.ConfigDict:
+  """'configs/med.py:rate=low' -> that file's get_config('rate=low'); a relative path is taken from the
+  folder of the file `relative_to` if given (a config building on a sibling: `from_file('compact.py', __file__)`)."""
+  path, _, arg = spec.partition(":")
+  if relative_to and not os.path.isabs(path):
+    path = os.path.join(os.path.dirname(os.path.abspath(relative_to)), path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"config file {path!r} not found")
+  module_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:

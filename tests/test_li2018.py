@@ -3,14 +3,13 @@ bits, after the importance map's counts) round-trips through the real coder."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import jax
 import numpy as np
 from PIL import Image
 
-from jcomp import train, zoo
+from jcomp import config_lib, train, zoo
 from jcomp.coding import bitstream
 from jcomp.coding.codec import Codec, counts_from_mask
 from jcomp.data.synthetic_images import synthetic_image
@@ -21,10 +20,7 @@ CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _config(name: str, arg: str):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIGS, f"{name}.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config(arg)
+  c = config_lib.from_file(os.path.join(CONFIGS, f"{name}.py:{arg}"))
   c.num_train_steps, c.log_every_steps, c.eval_every_steps, c.checkpoint_every_steps = 2, 1, 2, 2
   c.model.dtype = "float32"
   return c
