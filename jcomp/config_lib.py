@@ -38,7 +38,6 @@ def base() -> ml_collections.ConfigDict:
   c.model.quantizer = "centers"       # 'centers' (Mentzer) | 'binarizer' (Li)
   c.model.importance = "mentzer"      # 'mentzer' (eq. 14) | 'li' | 'none'
   c.model.importance_levels = 4       # Li et al.: importance levels
-  c.model.importance_scale = 1.0      # Mentzer: logit multiplier (< 1 revives a saturated map when fine-tuning)
   c.model.sigma = 1.0                 # soft-quantization temperature (eq. 3)
   c.model.features = 128              # n, autoencoder width
   c.model.num_blocks = 5              # B, residual blocks

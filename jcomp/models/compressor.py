@@ -27,7 +27,6 @@ class Autoencoder(nn.Module):
   quantizer: str = "centers"
   importance: str = "mentzer"
   importance_levels: int = 4        # Li et al.: number of importance levels
-  importance_scale: float = 1.0     # Mentzer et al.: the importance logit is multiplied by this
   sigma: float = 1.0
   features: int = 128
   num_blocks: int = 5
@@ -65,7 +64,7 @@ class Autoencoder(nn.Module):
     K = self.num_channels
     if self.importance == "mentzer":
       z, y = z[..., :K], z[..., K]
-      mask, soft = importance_lib.mentzer_mask(y * self.importance_scale, K)
+      mask, soft = importance_lib.mentzer_mask(y, K)
       importance = jnp.sum(soft, axis=-1)
     elif self.importance == "li":
       # Li et al.'s importance network reads intermediate encoder features (after the residual blocks, at
@@ -114,6 +113,5 @@ def build_autoencoder(model_config: ml_collections.ConfigDict) -> Autoencoder:
   return Autoencoder(
       num_channels=m.num_channels, num_centers=m.num_centers, quantizer=m.quantizer,
       importance=m.importance, importance_levels=m.importance_levels, sigma=m.sigma,
-      importance_scale=m.get("importance_scale", 1.0),
       features=m.features, num_blocks=m.num_blocks, units_per_block=m.units_per_block,
       kernel_size=m.kernel_size, upsample=m.upsample, dtype=jnp.dtype(m.dtype))

@@ -66,19 +66,3 @@ def test_forward_values_are_centers_and_reconstructions_are_images():
   np.testing.assert_array_equal(mask, np.arange(c.num_channels) < mask.sum(-1, keepdims=True))
   assert 0.0 <= out["x_hat"].min() and out["x_hat"].max() <= 255.0
 
-
-def test_importance_scale_multiplies_the_importance_logit():
-  """The mask of a model with importance_scale s is eq. 14 applied to s times its logit (s = 0: K/2 kept)."""
-  from jcomp.models import importance  # pylint: disable=g-import-not-at-top
-  c = tiny_config().model
-  x = jnp.asarray(np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)), jnp.float32)
-  variables, _ = _abstract(build_autoencoder(c), 1, 32, 32)
-  variables = random_like(variables, 3)
-  with fast_compilation():
-    z, _ = build_autoencoder(c).apply(variables, x, False, method=lambda m, x, t: m.encoder(x, t))
-    K = c.num_channels
-    for s in (0.0, 0.25):
-      c.importance_scale = s
-      mask = build_autoencoder(c).apply(variables, x, train=False)["mask"]
-      np.testing.assert_array_equal(mask, importance.mentzer_mask(s * z[..., K], K)[0])
-  assert float(jnp.mean(mask)) != 0.5  # the logit (not only the zero scale) reached the mask
