@@ -65,4 +65,3 @@ def test_forward_values_are_centers_and_reconstructions_are_images():
   assert set(np.unique(mask)) <= {0.0, 1.0}
   np.testing.assert_array_equal(mask, np.arange(c.num_channels) < mask.sum(-1, keepdims=True))
   assert 0.0 <= out["x_hat"].min() and out["x_hat"].max() <= 255.0
-
