@@ -44,8 +44,7 @@ def main():
   get = lambda k: np.array([r[k] for r in rows])
   print(f"{len(rows)} images: real >= estimate on {int(get('real_ge_est').sum())}; gap {get('gap').min():.1f}"
         f"..{get('gap').max():.1f} bytes = container {get('container').min()}..{get('container').max()} "
-        f"+ counts "
-        f"{get('counts').min()}..{get('counts').max()} + symbol payload over ideal "
+        f"+ counts {get('counts').min()}..{get('counts').max()} + symbol payload over ideal "
         f"{(get('symbols') - get('ideal')).min():.1f}..{(get('symbols') - get('ideal')).max():.1f} bytes "
         f"({get('overhead').min():.3f}..{get('overhead').max():.3f} %) + (ideal - estimate)")
 
