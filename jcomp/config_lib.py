@@ -58,6 +58,7 @@ def base() -> ml_collections.ConfigDict:
   c.loss.beta = 500.0                 # rate weight
   c.loss.target_bits_per_symbol = 1.2  # t, bits per symbol; bpp = t K / 64
   c.loss.rate_warmup_steps = 0        # steps with beta = 0 (distortion-only warm start)
+  c.loss.soft_rate_gradient = False   # rate gradient via the soft assignment's expected bits (centers only)
 
   # --- optimization (jcomp.train) ---
   c.optim = ml_collections.ConfigDict()

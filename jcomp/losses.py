@@ -20,6 +20,22 @@ def symbol_bits(logits: jnp.ndarray, symbols: jnp.ndarray) -> jnp.ndarray:
   return -jnp.take_along_axis(logp, symbols[..., None], axis=-1)[..., 0] * LOG2E
 
 
+def symbol_bits_soft_gradient(logits: jnp.ndarray, symbols: jnp.ndarray, latents: jnp.ndarray,
+                              centers: jnp.ndarray, sigma: float) -> jnp.ndarray:
+  """`symbol_bits` forward; backward, the gradient of the expected bits under the soft assignment (eq. 3),
+  sum_l softmax(-sigma (z - c_l)^2)_l (-log2 P(l)), which also reaches the latents z.
+
+  With the hard index the rate's only path to the encoder is the context the symbol gives its successors
+  (and the importance map, dead once saturated); this one pulls each z toward the centers P finds likely.
+  logits (..., L), symbols (...), latents (...) float, centers (L,) -> bits (...) float32.
+  """
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  hard = -jnp.take_along_axis(logp, symbols[..., None], axis=-1)[..., 0] * LOG2E
+  w = jax.nn.softmax(-sigma * (latents.astype(jnp.float32)[..., None] - centers) ** 2, axis=-1)
+  soft = -jnp.sum(w * logp, axis=-1) * LOG2E
+  return jax.lax.stop_gradient(hard) + (soft - jax.lax.stop_gradient(soft))
+
+
 def coding_cost(bits: jnp.ndarray) -> jnp.ndarray:
   """C (eq. 13), mean bits per symbol over a (B, ...) batch."""
   return jnp.mean(bits)

@@ -142,8 +142,12 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
       models.context.apply({"params": params["context"]}, jax.lax.stop_gradient(values), pad, **kw), symbols)
   coding = losses.coding_cost(bits_p)
   # E, D, Q see P frozen (eq. 20).
-  bits_ae = losses.symbol_bits(
-      models.context.apply({"params": jax.lax.stop_gradient(params["context"])}, values, pad, **kw), symbols)
+  logits_ae = models.context.apply({"params": jax.lax.stop_gradient(params["context"])}, values, pad, **kw)
+  if c.loss.get("soft_rate_gradient", False):
+    bits_ae = losses.symbol_bits_soft_gradient(logits_ae, symbols, to_volume(out["latents"]),
+                                               jax.lax.stop_gradient(centers), c.model.sigma)
+  else:
+    bits_ae = losses.symbol_bits(logits_ae, symbols)
   masked = losses.masked_coding_cost(bits_ae, mask)
   h_est = 0.5 * (masked + losses.coding_cost(bits_ae))
   dist, dm = losses.distortion(x, out["x_hat"], c.loss.distortion)
@@ -198,6 +202,9 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"crop_size must be a multiple of 8, got {config.crop_size}")
   if config.data.eval_crop_size % 8:
     raise ValueError(f"data.eval_crop_size must be a multiple of 8, got {config.data.eval_crop_size}")
+  if config.loss.get("soft_rate_gradient", False) and config.model.quantizer != "centers":
+    raise ValueError("loss.soft_rate_gradient needs model.quantizer='centers' (it differentiates the soft "
+                     f"assignment to the learned centers), got {config.model.quantizer!r}")
   n = jax.device_count()
   if config.batch_size % n:
     raise ValueError(f"batch_size {config.batch_size} is not divisible by the {n} devices")

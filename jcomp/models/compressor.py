@@ -58,7 +58,8 @@ class Autoencoder(nn.Module):
 
     Returns dict with `values` (B, h, w, K) float32 quantized latents (training gradient attached),
     `symbols` (B, h, w, K) int32, `mask` (B, h, w, K) in {0, 1} (all ones without importance map) and
-    `importance` (B, h, w) float in [0, K] (the number of kept channels, before rounding).
+    `importance` (B, h, w) float in [0, K] (the number of kept channels, before rounding) and `latents`
+    (B, h, w, K) float32, what the quantizer read (z times the mask; centers quantizer).
     """
     z, features = self.encoder(x, train)
     K = self.num_channels
@@ -80,8 +81,9 @@ class Autoencoder(nn.Module):
       values, symbols = self.quant(z)
       values, symbols = values * mask, symbols * jax.lax.stop_gradient(mask).astype(jnp.int32)
     else:
-      values, symbols = self.quant(z * mask)
-    return dict(values=values, symbols=symbols, mask=mask, importance=importance)
+      z = (z * mask).astype(jnp.float32)
+      values, symbols = self.quant(z)
+    return dict(values=values, symbols=symbols, mask=mask, importance=importance, latents=z)
 
   def decode(self, values: jnp.ndarray, train: bool) -> jnp.ndarray:
     """values (B, h, w, K) -> x_hat (B, 8h, 8w, 3) float32 in [0, 255]."""
