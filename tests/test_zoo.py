@@ -1,5 +1,7 @@
 """The shipped models load by name and round-trip an image through the current file format."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -8,12 +10,16 @@ from jcomp.coding.codec import Codec
 from jcomp.data.synthetic_images import synthetic_image
 
 
-def test_at_least_two_models_are_shipped_with_cards():
+def test_at_least_four_rates_are_shipped_with_cards():
   names = zoo.names()
-  assert len(names) >= 2
+  rates = sorted(zoo.card(n)["kodak_bpp"] for n in names)
+  assert len(names) >= 4 and rates[0] < 0.2 and rates[-1] > 0.7, rates
   for name in names:
     card = zoo.card(name)
     assert card["name"] == name and 0 < card["kodak_bpp"] < 2 and 0.5 < card["kodak_ms_ssim"] < 1
+    assert card["imagenettest"]["n"] == 100 and card["train_steps"] > 0 and card["images_seen"] > 0
+    size = os.path.getsize(os.path.join(zoo.ZOO_DIR, name, zoo.WEIGHTS_FILE))
+    assert size <= 20e6, f"{name}: {size / 1e6:.1f} MB"
 
 
 @pytest.mark.parametrize("name", zoo.names())
@@ -25,3 +31,4 @@ def test_shipped_model_round_trips_an_image_exactly(name):
   assert decoded.shape == image.shape
   np.testing.assert_array_equal(decoded, codec.reconstruct(image))
   assert r.bpp_real >= r.bpp_est > 0
+  assert codec.model_id.hex() == zoo.card(name)["model_id"], "card.json is stale: re-measure the model"
