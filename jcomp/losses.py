@@ -29,8 +29,8 @@ def symbol_bits_soft_gradient(logits: jnp.ndarray, symbols: jnp.ndarray, latents
   (and the importance map, dead once saturated); this one pulls each z toward the centers P finds likely.
   logits (..., L), symbols (...), latents (...) float, centers (L,) -> bits (...) float32.
   """
+  hard = symbol_bits(logits, symbols)
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  hard = -jnp.take_along_axis(logp, symbols[..., None], axis=-1)[..., 0] * LOG2E
   w = jax.nn.softmax(-sigma * (latents.astype(jnp.float32)[..., None] - centers) ** 2, axis=-1)
   soft = -jnp.sum(w * logp, axis=-1) * LOG2E
   return jax.lax.stop_gradient(hard) + (soft - jax.lax.stop_gradient(soft))
