@@ -34,6 +34,7 @@ import optax
 from jcomp import checkpoint, losses, sharding
 from jcomp.data import sources
 from jcomp.models import build_autoencoder, build_context_model, context_kwargs, to_volume
+from jcomp.models.compressor import widen_latents
 from jcomp.models.quantizer import quantizer_centers
 
 Params = Any
@@ -156,7 +157,7 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
     beta = jnp.where(step >= c.loss.rate_warmup_steps, beta, 0.0)
   # The rate each importance map was designed with: Li et al.'s kept bits, Mentzer et al.'s coding cost.
   h_rate = losses.kept_bits(mask) if c.model.importance == "li" else h_est
-  rate = losses.rate_term(h_rate, beta, c.loss.target_bits_per_symbol)
+  rate = losses.rate_term(h_rate, beta, c.loss.target_bits_per_symbol, c.loss.get("two_sided_rate", False))
   loss = c.loss.distortion_weight * dist + rate + coding
   K = c.model.num_channels
   m = dict(loss=loss, distortion=dist, rate_term=rate, bits_per_symbol=coding, H=h_est,
@@ -246,6 +247,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     state = init(rng)
     if config.init_from:
       loaded = load_variables(config.init_from)
+      loaded["params"]["autoencoder"] = widen_latents(  # K may grow (32 -> 64); a no-op otherwise
+          loaded["params"]["autoencoder"], jax.device_get(state.params["autoencoder"]))
       state = state.replace(params=merge_variables(state.params, loaded["params"]),
                             batch_stats=merge_variables(state.batch_stats, loaded["batch_stats"]))
   if jax.process_index() == 0:

@@ -65,3 +65,39 @@ def test_forward_values_are_centers_and_reconstructions_are_images():
   assert set(np.unique(mask)) <= {0.0, 1.0}
   np.testing.assert_array_equal(mask, np.arange(c.num_channels) < mask.sum(-1, keepdims=True))
   assert 0.0 <= out["x_hat"].min() and out["x_hat"].max() <= 255.0
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "subpixel"])
+def test_widening_the_latents_keeps_the_decoded_image_and_moves_the_importance_filter(upsample):
+  from jcomp.models.compressor import widen_latents  # pylint: disable=g-import-not-at-top
+  c = tiny_config().model
+  c.importance, c.upsample = "none", upsample
+  x = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3)).astype(np.float32)
+  narrow, wide_config = build_autoencoder(c), c.copy_and_resolve_references()
+  wide_config.num_channels = 2 * c.num_channels
+  wide = build_autoencoder(wide_config)
+  v_narrow, _ = _abstract(narrow, *x.shape[:3])
+  v_wide, _ = _abstract(wide, *x.shape[:3])
+  stats = jax.tree_util.tree_map(lambda s: np.ones(s.shape, np.float32), v_narrow["batch_stats"])
+  p_narrow = random_like(v_narrow["params"], seed=1)
+  p_wide = widen_latents(p_narrow, random_like(v_wide["params"], seed=2))
+  assert jax.tree_util.tree_map(np.shape, p_wide) == jax.tree_util.tree_map(np.shape, v_wide["params"])
+  with fast_compilation():
+    y_narrow = narrow.apply({"params": p_narrow, "batch_stats": stats}, x, train=False)
+    y_wide = wide.apply({"params": p_wide, "batch_stats": stats}, x, train=False)
+  K = c.num_channels
+  np.testing.assert_array_equal(y_wide["symbols"][..., :K], y_narrow["symbols"])
+  assert len(np.unique(y_wide["symbols"][..., K:])) > 1  # new channels: random projections, not constant
+  np.testing.assert_allclose(y_wide["x_hat"], y_narrow["x_hat"], atol=1e-4)
+
+  kernel = random_like({"k": np.zeros((5, 5, 8, K + 1))}, seed=3)["k"]  # Mentzer: importance filter last
+  source = {"encoder": {"Conv_2": {"kernel": kernel, "bias": kernel[0, 0, 0]}},
+            "decoder": {"Upsample_0": {"Conv": {"kernel": np.ones((3, 3, K, 4))}}}}
+  target = {"encoder": {"Conv_2": {"kernel": np.zeros((5, 5, 8, 2 * K + 1)), "bias": np.zeros(2 * K + 1)}},
+            "decoder": {"Upsample_0": {"Conv": {"kernel": np.ones((3, 3, 2 * K, 4))}}}}
+  out = widen_latents(source, target)
+  np.testing.assert_array_equal(out["encoder"]["Conv_2"]["kernel"][..., -1], kernel[..., -1])
+  np.testing.assert_array_equal(out["encoder"]["Conv_2"]["kernel"][..., :K], kernel[..., :K])
+  assert not out["decoder"]["Upsample_0"]["Conv"]["kernel"][:, :, K:].any()
+  with pytest.raises(ValueError, match="only K can grow"):
+    widen_latents(out, source)
