@@ -8,16 +8,17 @@ instead of 5 of 3: ~3.4 M parameters and ~26 GFLOP per 160x160 crop per step ins
 3.5x more steps for the same compute. `bpp` sets the target t = bpp * 64 / K (bits per symbol). bfloat16
 convolutions (set `--config.model.dtype=float32` on CPU if preferred). The shipped zoo models are this config.
 `channels` sets K: 64 for rates near 1 bpp and above (the reference code's high point; with K = 32 and L = 6
-a rate is at most 32 log2(6) / 64 = 1.29 bpp). `init_from` a K = 32 model widens it (`widen_latents`).
+a rate is at most 32 log2(6) / 64 = 1.29 bpp); `centers` sets L (11 refines a 6-center model: midpoints).
+`init_from` a smaller model grows it (`jcomp.models.surgery`).
 """
 
 from jcomp import config_lib
 
 
 def get_config(arg=None):
-  a = config_lib.parse_arg(arg, data="imagenet", bpp="0.5", channels="32")
+  a = config_lib.parse_arg(arg, data="imagenet", bpp="0.5", channels="32", centers="6")
   c = config_lib.set_data(config_lib.base(), a.data)
-  c.model.num_channels = int(a.channels)
+  c.model.num_channels, c.model.num_centers = int(a.channels), int(a.centers)
   c.model.num_blocks, c.model.units_per_block = 2, 2
   c.model.dtype = "bfloat16"
   c.loss.target_bits_per_symbol = float(a.bpp) * 64 / c.model.num_channels

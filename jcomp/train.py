@@ -33,8 +33,7 @@ import optax
 
 from jcomp import checkpoint, losses, sharding
 from jcomp.data import sources
-from jcomp.models import build_autoencoder, build_context_model, context_kwargs, to_volume
-from jcomp.models.compressor import widen_latents
+from jcomp.models import build_autoencoder, build_context_model, context_kwargs, surgery, to_volume
 from jcomp.models.quantizer import quantizer_centers
 
 Params = Any
@@ -247,8 +246,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     state = init(rng)
     if config.init_from:
       loaded = load_variables(config.init_from)
-      loaded["params"]["autoencoder"] = widen_latents(  # K may grow (32 -> 64); a no-op otherwise
-          loaded["params"]["autoencoder"], jax.device_get(state.params["autoencoder"]))
+      # K may grow (32 -> 64) and L be refined (6 -> 11); a no-op when the shapes match.
+      loaded["params"] = surgery.grow(loaded["params"], jax.device_get(state.params))
       state = state.replace(params=merge_variables(state.params, loaded["params"]),
                             batch_stats=merge_variables(state.batch_stats, loaded["batch_stats"]))
   if jax.process_index() == 0:

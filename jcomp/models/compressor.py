@@ -14,7 +14,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from jcomp.models import importance as importance_lib
 from jcomp.models.autoencoder import Decoder, Encoder
@@ -119,44 +118,3 @@ def build_autoencoder(model_config: ml_collections.ConfigDict) -> Autoencoder:
       features=m.features, num_blocks=m.num_blocks, units_per_block=m.units_per_block,
       kernel_size=m.kernel_size, upsample=m.upsample, dtype=jnp.dtype(m.dtype))
 
-
-def widen_latents(source: dict, target: dict) -> dict:
-  """Lays a trained autoencoder's params (`source`, K_s latent channels) into a wider one's (`target`,
-  K_t >= K_s; same features and depth), so that a model can be fine-tuned to more channels (the reference
-  code's high-rate point has K = 64 where the others have 32).
-
-  Encoder's last conv: the K_s latent filters go to outputs [:K_s] and the importance filter (if any) to the
-  last output; the K_t - K_s new filters keep the target's initialisation, so the new channels start as
-  random projections of the encoder's features. Decoder's first layer: the K_s input rows are copied and the
-  new rows are zero, so the decoded image is unchanged until training uses the new channels. Every other
-  leaf is the source's. Returns a source-like tree (NumPy) whose two widened leaves have the target's shape;
-  the source unchanged when K_s == K_t.
-  """
-  def only_kernel(tree: dict) -> tuple[str, np.ndarray]:
-    (name, layer), = tree.items()  # Upsample_0 holds one conv
-    return name, layer["kernel"]
-
-  enc_s, enc_t = source["encoder"]["Conv_2"], target["encoder"]["Conv_2"]
-  dec_name, dec_s = only_kernel(source["decoder"]["Upsample_0"])
-  _, dec_t = only_kernel(target["decoder"]["Upsample_0"])
-  k_s, k_t = dec_s.shape[2], dec_t.shape[2]
-  if k_s == k_t:
-    return source
-  extra = enc_s["kernel"].shape[-1] - k_s  # 1 with Mentzer et al.'s importance channel, else 0
-  if k_s > k_t or enc_t["kernel"].shape[-1] - k_t != extra or dec_s.shape[3:] != dec_t.shape[3:]:
-    raise ValueError(f"cannot widen a model with {k_s} latent channels (+{extra}) to {k_t} "
-                     f"(+{enc_t['kernel'].shape[-1] - k_t}); only K can grow")
-
-  def widen_out(s, t):  # (..., K_s + extra) -> (..., K_t + extra)
-    s, t = np.asarray(s, np.float32), np.array(t, np.float32)
-    t[..., :k_s] = s[..., :k_s]
-    t[..., k_t:] = s[..., k_s:]
-    return t
-
-  dec = np.zeros(dec_t.shape, np.float32)
-  dec[:, :, :k_s] = np.asarray(dec_s, np.float32)
-  out = jax.tree_util.tree_map(np.asarray, source)
-  out["encoder"]["Conv_2"] = {"kernel": widen_out(enc_s["kernel"], enc_t["kernel"]),
-                              "bias": widen_out(enc_s["bias"], enc_t["bias"])}
-  out["decoder"]["Upsample_0"] = {dec_name: {**out["decoder"]["Upsample_0"][dec_name], "kernel": dec}}
-  return out

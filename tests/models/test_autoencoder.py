@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from jcomp.models import build_autoencoder
+from jcomp.models import surgery
+from jcomp.models.surgery import widen_latents
 from tests.conftest import fast_compilation, random_like, tiny_config
 
 
@@ -69,7 +71,6 @@ def test_forward_values_are_centers_and_reconstructions_are_images():
 
 @pytest.mark.parametrize("upsample", ["transpose", "subpixel"])
 def test_widening_the_latents_keeps_the_decoded_image_and_moves_the_importance_filter(upsample):
-  from jcomp.models.compressor import widen_latents  # pylint: disable=g-import-not-at-top
   c = tiny_config().model
   c.importance, c.upsample = "none", upsample
   x = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3)).astype(np.float32)
@@ -101,3 +102,33 @@ def test_widening_the_latents_keeps_the_decoded_image_and_moves_the_importance_f
   assert not out["decoder"]["Upsample_0"]["Conv"]["kernel"][:, :, K:].any()
   with pytest.raises(ValueError, match="only K can grow"):
     widen_latents(out, source)
+
+
+def test_refining_the_centers_keeps_the_old_centers_and_their_context_logits():
+  from jcomp import train  # pylint: disable=g-import-not-at-top
+  c = tiny_config()
+  narrow = train.build_models(c)
+  c6 = c.copy_and_resolve_references()
+  c6.model.num_centers = 2 * c.model.num_centers - 1
+  fine = train.build_models(c6)
+  v = jax.ShapeDtypeStruct((1, c.model.num_channels, 4, 4), jnp.float32)
+  abstract = lambda m: jax.eval_shape(lambda r: m.context.init(r, jnp.zeros(v.shape), 0.0), jax.random.PRNGKey(0))
+  x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
+  ae = lambda m: jax.eval_shape(lambda r: m.autoencoder.init(r, jnp.zeros(x.shape), train=False),
+                                jax.random.PRNGKey(0))["params"]
+  source = {"autoencoder": random_like(ae(narrow), seed=1), "context": random_like(abstract(narrow)["params"], 2)}
+  target = {"autoencoder": random_like(ae(fine), seed=3), "context": random_like(abstract(fine)["params"], 4)}
+  out = surgery.grow(source, target)
+  assert jax.tree_util.tree_map(np.shape, out) == jax.tree_util.tree_map(np.shape, target)
+  L = c.model.num_centers
+  old, new = source["autoencoder"]["quant"]["centers"], out["autoencoder"]["quant"]["centers"]
+  np.testing.assert_array_equal(new[:L], old)
+  s = np.sort(old)
+  np.testing.assert_allclose(np.sort(new[L:]), (s[1:] + s[:-1]) / 2, rtol=1e-6)
+  values = jnp.asarray(old[np.random.default_rng(5).integers(0, L, v.shape)])  # a volume of old centers
+  with fast_compilation():
+    before = narrow.context.apply({"params": source["context"]}, values, old[0])
+    after = fine.context.apply({"params": out["context"]}, values, new[0])
+  np.testing.assert_allclose(after[..., :L], before, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="only to 2L - 1"):
+    surgery.refine_centers(out, source)
