@@ -96,3 +96,21 @@ def test_a_finished_run_is_not_trained_further(tmp_path):
                          jax.device_get(again.params))
   assert mtimes == {p: os.stat(os.path.join(tmp_path, "checkpoints", p)).st_mtime_ns
                     for p in os.listdir(tmp_path / "checkpoints")}
+
+
+def test_init_from_a_smaller_model_grows_it(tmp_path):
+  small = jax.device_get(_train(_config(2), tmp_path / "small").params)
+  c = _config(1)
+  c.init_from = str(tmp_path / "small")
+  c.model.num_channels, c.model.num_centers = 8, 2 * c.model.num_centers - 1  # K 4 -> 8, L 6 -> 11
+  c.optim.ae_lr = 0.0  # one step that keeps E, D and the centers where init_from put them
+  grown = jax.device_get(_train(c, tmp_path / "grown").params)
+  K, L = 4, len(small["autoencoder"]["quant"]["centers"])
+  np.testing.assert_array_equal(grown["autoencoder"]["quant"]["centers"][:L], small["autoencoder"]["quant"]["centers"])
+  enc_s, enc_g = small["autoencoder"]["encoder"]["Conv_2"], grown["autoencoder"]["encoder"]["Conv_2"]
+  np.testing.assert_array_equal(enc_g["kernel"][..., :K], enc_s["kernel"][..., :K])
+  np.testing.assert_array_equal(enc_g["kernel"][..., -1], enc_s["kernel"][..., -1])  # the importance filter
+  (dec_g,), (dec_s,) = (list(p["decoder"]["Upsample_0"].values()) for p in (grown["autoencoder"], small["autoencoder"]))
+  np.testing.assert_array_equal(dec_g["kernel"][:, :, :K], dec_s["kernel"][:, :, :K])
+  assert not dec_g["kernel"][:, :, K:].any()
+  assert grown["context"]["conv_out"]["kernel"].shape[-1] == 2 * L - 1
