@@ -59,7 +59,6 @@ def base() -> ml_collections.ConfigDict:
   c.loss.target_bits_per_symbol = 1.2  # t, bits per symbol; bpp = t K / 64
   c.loss.rate_warmup_steps = 0        # steps with beta = 0 (distortion-only warm start)
   c.loss.soft_rate_gradient = False   # rate gradient via the soft assignment's expected bits (centers only)
-  c.loss.two_sided_rate = False       # beta |H - t|: also pulls a rate below t up (fine-tuning to a higher rate)
 
   # --- optimization (jcomp.train) ---
   c.optim = ml_collections.ConfigDict()

@@ -52,11 +52,9 @@ def kept_bits(mask: jnp.ndarray) -> jnp.ndarray:
   return jnp.mean(mask)
 
 
-def rate_term(bits_per_symbol: jnp.ndarray, beta: float, target: float, two_sided: bool = False) -> jnp.ndarray:
-  """beta * max(H - t, 0): the paper's clipped rate term, switched off below the target t (bits/symbol).
-  two_sided: beta * |H - t|, which also raises a rate below t (to fine-tune a model toward a higher rate)."""
-  gap = bits_per_symbol - target
-  return beta * (jnp.abs(gap) if two_sided else jax.nn.relu(gap))
+def rate_term(bits_per_symbol: jnp.ndarray, beta: float, target: float) -> jnp.ndarray:
+  """beta * max(H - t, 0): the clipped rate term, switched off below the target t (bits/symbol)."""
+  return beta * jax.nn.relu(bits_per_symbol - target)
 
 
 def distortion(x: jnp.ndarray, x_hat: jnp.ndarray, kind: str) -> tuple[jnp.ndarray, dict]:

@@ -156,7 +156,7 @@ def forward(models: Models, config: ml_collections.ConfigDict, params: Params, b
     beta = jnp.where(step >= c.loss.rate_warmup_steps, beta, 0.0)
   # The rate each importance map was designed with: Li et al.'s kept bits, Mentzer et al.'s coding cost.
   h_rate = losses.kept_bits(mask) if c.model.importance == "li" else h_est
-  rate = losses.rate_term(h_rate, beta, c.loss.target_bits_per_symbol, c.loss.get("two_sided_rate", False))
+  rate = losses.rate_term(h_rate, beta, c.loss.target_bits_per_symbol)
   loss = c.loss.distortion_weight * dist + rate + coding
   K = c.model.num_channels
   m = dict(loss=loss, distortion=dist, rate_term=rate, bits_per_symbol=coding, H=h_est,
