@@ -10,10 +10,10 @@ from jcomp.coding.codec import Codec
 from jcomp.data.synthetic_images import synthetic_image
 
 
-def test_at_least_four_rates_are_shipped_with_cards():
+def test_at_least_four_rates_from_0_15_to_1_bpp_are_shipped_with_cards():
   names = zoo.names()
   rates = sorted(zoo.card(n)["kodak_bpp"] for n in names)
-  assert len(names) >= 4 and rates[0] < 0.2 and rates[-1] > 0.7, rates
+  assert len(names) >= 4 and rates[0] < 0.2 and rates[-1] > 0.95, rates  # Kodak bpp, issue 5: ~0.15-1.0
   for name in names:
     card = zoo.card(name)
     assert card["name"] == name and 0 < card["kodak_bpp"] < 2 and 0.5 < card["kodak_ms_ssim"] < 1
