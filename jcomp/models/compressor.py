@@ -117,4 +117,3 @@ def build_autoencoder(model_config: ml_collections.ConfigDict) -> Autoencoder:
       importance=m.importance, importance_levels=m.importance_levels, sigma=m.sigma,
       features=m.features, num_blocks=m.num_blocks, units_per_block=m.units_per_block,
       kernel_size=m.kernel_size, upsample=m.upsample, dtype=jnp.dtype(m.dtype))
-

@@ -56,7 +56,6 @@ def widen_latents(source: dict, target: dict) -> dict:
   return out
 
 
-
 def refine_centers(source: dict, target: dict) -> dict:
   """Full params trees ({'autoencoder', 'context'}): a model with L_s centers laid into one with
   L_t = 2 L_s - 1. The centers keep their indices and the L_s - 1 midpoints of neighbouring centers follow
