@@ -328,11 +328,12 @@ def load_codec(spec: str) -> "LoadedCodec":
 
 
 class LoadedCodec:
-  """Adapter for `jcomp.eval`: `.name`, `.compress(image) -> (bytes, info)`, `.decompress(bytes)`."""
+  """Adapter for `jcomp.eval`: `.name`, `.model_id`, `.compress(image) -> (bytes, info)`, `.decompress(bytes)`."""
 
   def __init__(self, codec: Codec):
     self.codec = codec
     self.name = codec.name
+    self.model_id = codec.model_id
 
   def compress(self, image: np.ndarray) -> tuple[bytes, dict]:
     r = self.codec.compress(image)

@@ -9,6 +9,8 @@ paper's bpp-grid rule, `aggregate.py`), BD-rates (`bd_rate.py`) and plots (`plot
 Outputs in `--out`:
   per_image.csv   one row per (method, setting, image), appended and flushed one at a time; a re-run
                   skips the rows already there (resumable). bpp = 8·bytes / (H·W of the original).
+  models.json     the model id behind each learned (method, setting): a re-run with another model under
+                  the same name (retrained) is refused instead of keeping the old model's rows.
   summary.json    per method: averaged curve (bpp grid, mean MS-SSIM, MS-SSIM dB of it, mean PSNR,
                   n_images) and plain means per setting; anchors; the BD-rate tables.
   bd_rate.md      BD-rate of every method vs. every other, on MS-SSIM dB and on PSNR.
@@ -139,6 +141,7 @@ class _Method:
   # setting → (encode(img) -> (bytes, bpp_est or None), decode(bytes) -> img)
   points: dict[str, tuple[Callable[[np.ndarray], tuple[bytes, float | None]],
                           Callable[[bytes], np.ndarray]]]
+  model_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # learned: setting → model id (hex)
 
 
 def _classical(codec: codecs_lib.ImageCodec, qualities: Sequence[Any] | None) -> _Method:
@@ -202,7 +205,27 @@ def _resolve_methods(methods: Sequence[str], codec_loader: Callable[[str], Any] 
       existing = _Method(method, "learned", {})
       out.append(existing)
     existing.points[setting] = (encode, codec.decompress)
+    model_id = getattr(codec, "model_id", None)
+    if model_id is not None:
+      existing.model_ids[setting] = model_id.hex()
   return out
+
+
+def _check_model_ids(path: pathlib.Path, resolved: Sequence[_Method]) -> None:
+  """`path` (models.json) records which model wrote each learned (method, setting)'s rows; a different model
+  under the same name (retrained, re-exported) would otherwise be silently skipped as "already present".
+  Raises EvalError on a mismatch; records new ids (atomically)."""
+  known = json.loads(path.read_text()) if path.exists() else {}
+  current = {f"{m.method}/{s}": i for m in resolved for s, i in m.model_ids.items()}
+  for key, model_id in current.items():
+    if known.get(key, model_id) != model_id:
+      raise EvalError(f"{path.parent} holds rows of {key} written by model {known[key]}, but this "
+                      f"{key} is model {model_id} (retrained?). Use another --out, or delete its rows from "
+                      f"per_image.csv and its entry from {path.name}.")
+  if not current.items() <= known.items():
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**known, **current}, indent=2, sort_keys=True))
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -285,7 +308,8 @@ def run_eval(methods: Sequence[str], images: str, out_dir: str | os.PathLike, sa
     save: also write reconstructions as PNG under out_dir/recon/<method>/<setting>/.
     max_images: use only the first N images.
     codec_loader: SPEC → learned codec (`.name`, `.compress(img) -> (bytes, {"bpp_est": ...})`,
-      `.decompress(bytes) -> img`); default `jcomp.coding.codec.load_codec`.
+      `.decompress(bytes) -> img`, optionally `.model_id` bytes: rows of another model under the same
+      name are then refused, see `models.json`); default `jcomp.coding.codec.load_codec`.
     qualities: codec name → settings to sweep instead of the codec's default sweep.
     anchors: "auto" (published curves of the data set, detected from the image names), "none", or
       comma-separated anchor names (`anchors.list_anchors()`).
@@ -306,6 +330,7 @@ def run_eval(methods: Sequence[str], images: str, out_dir: str | os.PathLike, sa
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   csv_path = out_dir / "per_image.csv"
+  _check_model_ids(out_dir / "models.json", resolved)
   done = _open_csv(csv_path)
 
   pending: dict[str, list[tuple[_Method, str]]] = {}

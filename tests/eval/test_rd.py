@@ -200,3 +200,20 @@ def test_tfds_images_are_read_through_data_source(tmp_path, monkeypatch):
   result = rd.run_eval(["jpeg420"], "tfds:toy", tmp_path / "out", qualities={"jpeg420": [50]},
                        progress=False)
   assert result.rows_written == 2 and calls[-1] == ("toy", "test")
+
+
+def test_a_retrained_model_under_the_same_name_is_refused_not_skipped(image_dir, tmp_path):
+  out, ids = tmp_path / "out", {"fake-lo": b"\x01" * 16}
+
+  def loader(spec):
+    codec = fake_loader(spec)
+    codec.model_id = ids[spec]
+    return codec
+
+  rd.run_eval(["model:fake-lo"], str(image_dir), out, codec_loader=loader, progress=False)
+  assert json.loads((out / "models.json").read_text()) == {"fake/lo": "01" * 16}
+  assert rd.run_eval(["model:fake-lo"], str(image_dir), out, codec_loader=loader,
+                     progress=False).rows_present == 2  # the same model: resumes
+  ids["fake-lo"] = b"\x02" * 16
+  with pytest.raises(rd.EvalError, match="fake/lo written by model 0101.*this fake/lo is model 0202"):
+    rd.run_eval(["model:fake-lo"], str(image_dir), out, codec_loader=loader, progress=False)
