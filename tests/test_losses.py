@@ -34,4 +34,3 @@ def test_soft_rate_gradient_is_refused_for_the_binarizer():
   c.loss.soft_rate_gradient = True
   with pytest.raises(ValueError, match="soft_rate_gradient needs model.quantizer='centers'"):
     train._validate(c)
-

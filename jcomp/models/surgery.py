@@ -7,6 +7,8 @@ Two ways up in rate, each the identity (or nearly) at the start of the fine-tune
   L centers already decodes the midpoints well: MS-SSIM 0.9797 -> 0.9850 on 4 Kodak images for the shipped
   0.90 model before any training).
 `grow` applies both where the target's shapes ask for them (`jcomp.train`, on `config.init_from`).
+The layers are found by their Flax names in `models.autoencoder` (the encoder's `Conv_2` makes z, the
+decoder's `Upsample_0` reads it); renaming them there would also orphan every shipped checkpoint.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ import pytest
 
 from jcomp.models import build_autoencoder
 from jcomp.models import surgery
-from jcomp.models.surgery import widen_latents
 from tests.conftest import fast_compilation, random_like, tiny_config
 
 
@@ -81,7 +80,7 @@ def test_widening_the_latents_keeps_the_decoded_image_and_moves_the_importance_f
   v_wide, _ = _abstract(wide, *x.shape[:3])
   stats = jax.tree_util.tree_map(lambda s: np.ones(s.shape, np.float32), v_narrow["batch_stats"])
   p_narrow = random_like(v_narrow["params"], seed=1)
-  p_wide = widen_latents(p_narrow, random_like(v_wide["params"], seed=2))
+  p_wide = surgery.widen_latents(p_narrow, random_like(v_wide["params"], seed=2))
   assert jax.tree_util.tree_map(np.shape, p_wide) == jax.tree_util.tree_map(np.shape, v_wide["params"])
   with fast_compilation():
     y_narrow = narrow.apply({"params": p_narrow, "batch_stats": stats}, x, train=False)
@@ -96,21 +95,21 @@ def test_widening_the_latents_keeps_the_decoded_image_and_moves_the_importance_f
             "decoder": {"Upsample_0": {"Conv": {"kernel": np.ones((3, 3, K, 4))}}}}
   target = {"encoder": {"Conv_2": {"kernel": np.zeros((5, 5, 8, 2 * K + 1)), "bias": np.zeros(2 * K + 1)}},
             "decoder": {"Upsample_0": {"Conv": {"kernel": np.ones((3, 3, 2 * K, 4))}}}}
-  out = widen_latents(source, target)
+  out = surgery.widen_latents(source, target)
   np.testing.assert_array_equal(out["encoder"]["Conv_2"]["kernel"][..., -1], kernel[..., -1])
   np.testing.assert_array_equal(out["encoder"]["Conv_2"]["kernel"][..., :K], kernel[..., :K])
   assert not out["decoder"]["Upsample_0"]["Conv"]["kernel"][:, :, K:].any()
   with pytest.raises(ValueError, match="only K can grow"):
-    widen_latents(out, source)
+    surgery.widen_latents(out, source)
 
 
 def test_refining_the_centers_keeps_the_old_centers_and_their_context_logits():
   from jcomp import train  # pylint: disable=g-import-not-at-top
   c = tiny_config()
   narrow = train.build_models(c)
-  c6 = c.copy_and_resolve_references()
-  c6.model.num_centers = 2 * c.model.num_centers - 1
-  fine = train.build_models(c6)
+  c11 = c.copy_and_resolve_references()
+  c11.model.num_centers = 2 * c.model.num_centers - 1
+  fine = train.build_models(c11)
   v = jax.ShapeDtypeStruct((1, c.model.num_channels, 4, 4), jnp.float32)
   abstract = lambda m: jax.eval_shape(lambda r: m.context.init(r, jnp.zeros(v.shape), 0.0), jax.random.PRNGKey(0))
   x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
