@@ -16,7 +16,7 @@ import numpy as np
 
 from jcomp.coding import bitstream
 from jcomp.coding.codec import Codec
-from jcomp.eval.rd import list_images
+from jcomp.eval.rd import image_refs
 
 
 def main():
@@ -28,7 +28,7 @@ def main():
   rows = []
   print(f"{'image':<14} {'bpp real':>9} {'bpp est':>9} {'gap B':>6} {'container B':>11} {'counts B':>8} "
         f"{'symbols B':>9} {'ideal B':>9} {'overhead':>9}")
-  for ref in list_images(a.images):
+  for ref in image_refs(a.images):
     name, image = ref.name, ref.load()
     r = codec.compress(image)
     _, payloads = bitstream.unpack(r.data)

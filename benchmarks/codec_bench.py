@@ -17,10 +17,10 @@ import time
 
 import jax
 import numpy as np
-from PIL import Image
 
-from jcomp import config_lib, train
+from jcomp import config_lib, systems
 from jcomp.coding.codec import Codec
+from jcomp.data.images import read_image
 
 
 def main():
@@ -35,9 +35,9 @@ def main():
   else:
     config = config_lib.from_file(a.config)
     config.model.dtype = "float32"
-    v = train.init_variables(train.build_models(config), config, jax.random.PRNGKey(0))
+    v = systems.build(config).init(jax.random.PRNGKey(0))
     codec = Codec(config, jax.tree_util.tree_map(np.asarray, v), name=a.config)
-  image = np.asarray(Image.open(a.image).convert("RGB"))
+  image = read_image(a.image)
   runs = []
   for _ in range(1 + a.repeats):
     t = time.perf_counter()

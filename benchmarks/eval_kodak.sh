@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Classical-codec rate–distortion sweep on Kodak (24 PNGs, 768x512), as in the eval issue's table.
 #
-#   benchmarks/eval_kodak.sh KODAK_DIR [OUT_DIR] [extra jcomp.eval flags, e.g. --models=...]
+#   benchmarks/eval_kodak.sh KODAK_DIR [OUT_DIR] [extra `jcomp eval` flags, e.g. --models=...]
 #
 # Runs every available codec of jcomp.eval.codecs over its default sweep (real encode + decode, MS-SSIM
 # and PSNR with jcomp.metrics), then prints the wall time, the bpp-grid-averaged MS-SSIM at 0.25 / 0.5 /
@@ -14,7 +14,7 @@ out="${2:-runs/eval_kodak_classical}"
 shift $(( $# >= 2 ? 2 : 1 ))
 
 start=$(date +%s)
-python -m jcomp.eval --images="$kodak" --out="$out" "$@"
+python -m jcomp eval --images="$kodak" --out="$out" "$@"
 end=$(date +%s)
 echo "wall time: $(( end - start )) s"
 

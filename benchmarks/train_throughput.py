@@ -16,7 +16,7 @@ import time
 import jax
 import numpy as np
 
-from jcomp import config_lib, sharding, train
+from jcomp import config_lib, sharding, systems, train
 
 
 def measure(spec: str, steps: int, crop: int, batch: int | None, dtype: str | None) -> dict:
@@ -27,11 +27,11 @@ def measure(spec: str, steps: int, crop: int, batch: int | None, dtype: str | No
   if dtype:
     config.model.dtype = dtype
   mesh = sharding.make_mesh()
-  models = train.build_models(config)
-  tx = train.make_optimizer(config)
-  state = jax.jit(functools.partial(train.create_train_state, models, config, tx),
+  system = systems.build(config)
+  tx = train.make_optimizer(config, system)
+  state = jax.jit(functools.partial(train.create_train_state, system, tx),
                   out_shardings=sharding.replicated(mesh))(jax.random.PRNGKey(0))
-  step = train.jit_train_step(models, config, tx, mesh)
+  step = train.jit_train_step(system, config, tx, mesh)
   rng = np.random.default_rng(0)
   x = sharding.global_batch(rng.integers(0, 256, (config.batch_size, crop, crop, 3), np.uint8), mesh)
   t = time.time()

@@ -26,7 +26,7 @@ def main():
   p.add_argument("--models", required=True)
   p.add_argument("--max-images", type=int, default=6)
   a = p.parse_args()
-  refs = rd.list_images(a.images, a.max_images)
+  refs = rd.image_refs(a.images, a.max_images)
   images = [r.load() for r in refs]
   curves = {"float32": ([], []), "float16": ([], [])}
   for spec in a.models.split(","):

@@ -6,7 +6,8 @@
 The paper's autoencoder (n = 128, K = 32, L = 6, the same 3D context model) with 2 residual blocks of 2 units
 instead of 5 of 3: ~3.4 M parameters and ~26 GFLOP per 160x160 crop per step instead of ~90, which buys
 3.5x more steps for the same compute. `bpp` sets the target t = bpp * 64 / K (bits per symbol). bfloat16
-convolutions (set `--config.model.dtype=float32` on CPU if preferred). The shipped zoo models are this config.
+convolutions (set `--config.model.dtype=float32` on CPU if preferred). The shipped zoo models are this config;
+their recipes, stage by stage, are `configs/zoo.py`.
 `channels` sets K: 64 for rates near 1 bpp and above (the reference code's high point; with K = 32 and L = 6
 a rate is at most 32 log2(6) / 64 = 1.29 bpp); `centers` sets L (11 refines a 6-center model: midpoints).
 `init_from` a smaller model grows it (`jcomp.models.surgery`).

@@ -104,6 +104,21 @@ def restore(mngr: ocp.CheckpointManager, abstract_state, step: int | None = None
   return mngr.restore(step, args=ocp.args.StandardRestore(abstract_state))
 
 
+def load_variables(workdir: str) -> dict:
+  """{'params', 'batch_stats'} of a workdir's latest checkpoint as host (NumPy) arrays, read from the saved
+  tree alone: no model, optimizer or config needed. Raises CheckpointError if there is none."""
+  mngr = manager(workdir, 1)
+  try:
+    step = mngr.latest_step()
+    if step is None:
+      raise CheckpointError(f"{workdir!r} holds no checkpoint")
+    restored = mngr.restore(step, args=ocp.args.StandardRestore())
+  finally:
+    mngr.close()
+  return jax.tree_util.tree_map(np.asarray, {"params": restored["params"],
+                                             "batch_stats": restored.get("batch_stats", {})})
+
+
 def model_id(config: ml_collections.ConfigDict, variables) -> bytes:
   """16-byte identity of a model: SHA-256 of its model config and its weights (bytes, in tree order)."""
   h = hashlib.sha256()

@@ -1,12 +1,18 @@
-"""`jcomp compress | decompress | eval | models` (also `python -m jcomp`), shaped like tfc's `tfci.py`.
+"""`jcomp <command>` (also `python -m jcomp`): the codec shaped like tfc's `tfci.py`, evaluation and experiments.
 
   jcomp compress --model=M IMAGE... [-o OUT] [--force] [--verbose]   ->  IMAGE.jcomp next to each image
   jcomp decompress FILE.jcomp... [-o OUT.png] [--model=M] [--force]  ->  FILE.png (model from the header)
-  jcomp eval ...                                                     ->  `python -m jcomp.eval --help`
   jcomp models                                                       ->  the shipped models and their cards
+  jcomp export WORKDIR OUT_DIR                                       ->  a model directory (float16 weights)
+  jcomp eval --images=SPEC --out=DIR [--codecs=...] [--models=...]   ->  RD evaluation (`jcomp.eval.rd`)
+  jcomp curves LOG... --out=PNG                                      ->  training curves of `jcomp.main` logs
+  jcomp importance-figure --model=M --image=IMAGE --out=PNG          ->  importance map and latent channels
+  jcomp ablation --model=M --images=SPEC [--out=MD]                  ->  Mentzer et al. 2018, Table 1
+  jcomp context-comparison [--model=M] [--steps=N] [--out=DIR]       ->  context models on a frozen AE
 
 M is a zoo name (`jcomp models`), a model directory or a training workdir. Outputs are written atomically
-and never overwrite an existing file without --force. Errors print one line and exit with status 1.
+and never overwrite an existing file without --force. Errors print one line and exit with status 1. Each
+command's options: `jcomp <command> --help`. Training is `python -m jcomp.main` (absl flags, not here).
 """
 
 from __future__ import annotations
@@ -16,26 +22,23 @@ import io
 import os
 import sys
 import time
-import warnings
+from typing import Sequence
 
 import numpy as np
 
-
-def _read_image(path: str) -> np.ndarray:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  try:
-    with Image.open(path) as im:
-      if im.mode in ("L", "LA", "I", "I;16", "1"):
-        warnings.warn(f"{path}: grayscale image converted to RGB")
-      elif im.mode in ("RGBA", "P") and "A" in im.convert("RGBA").getbands() and im.mode == "RGBA":
-        warnings.warn(f"{path}: RGBA image, alpha channel dropped")
-      return np.asarray(im.convert("RGB"))
-  except (OSError, ValueError) as e:
-    raise CliError(f"cannot read image {path!r}: {e}") from e
+_SHARED_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 
 
 class CliError(Exception):
-  pass
+  """Bad input to a command: printed as one line, exit status 1."""
+
+
+def _read_image(path: str) -> np.ndarray:
+  from jcomp.data.images import read_image  # pylint: disable=g-import-not-at-top
+  try:
+    return read_image(path)
+  except (OSError, ValueError) as e:
+    raise CliError(f"cannot read image {path!r}: {e}") from e
 
 
 def _out_path(src: str, out: str | None, ext: str, many: bool) -> str:
@@ -125,38 +128,218 @@ def models(args) -> None:
     print(f"{n:28s} {f('target_bpp', '10.2f')} {size:8.2f} {f('kodak_bpp', '9.3f')} {f('kodak_ms_ssim', '13.4f')}")
 
 
-def main(argv=None) -> int:
-  argv = sys.argv[1:] if argv is None else list(argv)
-  if argv and argv[0] == "eval":
-    from jcomp.eval import rd  # pylint: disable=g-import-not-at-top
-    return rd.main(argv[1:])
+def export(args) -> None:
+  from jcomp import zoo  # pylint: disable=g-import-not-at-top
+  print(zoo.export(args.workdir, args.out_dir))
+
+
+def eval_(args) -> None:
+  from jcomp.eval import rd  # pylint: disable=g-import-not-at-top
+  if args.max_images is not None and args.max_images < 1:
+    raise CliError("--max-images must be at least 1.")
+  t0 = time.perf_counter()
+  rd.run_eval(rd.methods_from_flags(args.codecs, args.models), args.images, args.out, save=args.save,
+              max_images=args.max_images, qualities=rd.parse_sweeps(args.sweep), anchors=args.anchors,
+              progress=not args.no_progress)
+  print(f"[jcomp.eval] done in {time.perf_counter() - t0:.0f} s; see {args.out}/bd_rate.md, summary.json, "
+        "rd_*.png.", file=sys.stderr)
+
+
+def curves(args) -> None:
+  from jcomp.experiments import training_curves  # pylint: disable=g-import-not-at-top
+  logs = {}
+  for path in args.logs:
+    try:
+      logs[training_curves.log_name(path)] = training_curves.read_log(path)
+    except (OSError, ValueError) as e:
+      raise CliError(str(e)) from e
+  training_curves.plot_curves(logs, args.out)
+  print(f"wrote {args.out}")
+
+
+def importance_figure(args) -> None:
+  from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
+  from jcomp.experiments import importance_figure as figure  # pylint: disable=g-import-not-at-top
+  codec = load_codec(args.model).codec
+  figure.draw(codec, _read_image(args.image), args.out, image_name=args.image)
+  print(args.out)
+
+
+def ablation(args) -> None:
+  from jcomp.checkpoint import write_atomic  # pylint: disable=g-import-not-at-top
+  from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
+  from jcomp.eval import rd  # pylint: disable=g-import-not-at-top
+  from jcomp.experiments import ablation as ablation_lib  # pylint: disable=g-import-not-at-top
+  codec = load_codec(args.model).codec
+  refs = rd.image_refs(args.images, args.max_images)
+  if not refs:
+    raise CliError(f"no images found for --images={args.images!r}")
+  rates = ablation_lib.ablate(codec, (ref.load() for ref in refs))
+  md = ablation_lib.to_markdown(rates, f"{args.model} on {args.images} ({len(refs)} images)")
+  print(md)
+  if args.out:
+    write_atomic(args.out, md.encode())
+
+
+def context_comparison(args) -> None:
+  from jcomp.experiments import context_comparison as experiment  # pylint: disable=g-import-not-at-top
+  experiment.run(args.model, args.train_images, args.num_train_images, args.crop, args.kodak, args.num_images,
+                 args.steps, args.batch_size, args.lr, args.seed, args.out, retrain=args.retrain)
+
+
+def code(args) -> None:
+  """Binary codes (.npz, key `codes`) -> .jcomp with a code model (the progressive system), checked bit-exact."""
+  import glob  # pylint: disable=g-import-not-at-top
+  from jcomp.coding import code_codec  # pylint: disable=g-import-not-at-top
+  from jcomp.data import synthetic_codes  # pylint: disable=g-import-not-at-top
+  model = code_codec.CodeCodec.load(args.model)
+  files = sorted(glob.glob(os.path.join(args.codes, "*.npz"))) if os.path.isdir(args.codes) else [args.codes]
+  if not files:
+    raise CliError(f"no .npz files in {args.codes!r}")
+  reports = []
+  for path in files:
+    try:
+      codes = synthetic_codes.load_codes(path)
+    except (OSError, ValueError) as e:
+      raise CliError(f"cannot read codes {path!r}: {e}") from e
+    try:
+      report, data = model.report(codes)
+    except ValueError as e:
+      raise CliError(f"{path}: {e}") from e
+    reports.append(report)
+    raw = report.raw.sum()
+    print(f"{path}: {codes.shape} -> {report.file_bytes} bytes | theoretical {report.estimate.sum() / raw:.4f}"
+          f" | real {report.payload_bits / raw:.4f} | round trip {'bit-exact' if report.exact else 'MISMATCH'}"
+          f" | {report.seconds:.1f} s", flush=True)
+    if not report.exact:
+      raise CliError(f"{path}: the decoded code differs from the input")
+    if args.output:
+      _write(_out_path(path, args.output, ".jcomp", len(files) > 1), data, args.force)
+  print(code_codec.format_table(reports))
+
+
+def synthetic_codes_(args) -> None:
+  from jcomp.data import synthetic_codes  # pylint: disable=g-import-not-at-top
+  try:
+    paths = synthetic_codes.write_samples(args.out, args.count, args.seed, args.height, args.width,
+                                          args.layer_depth, args.layers)
+  except ValueError as e:
+    raise CliError(str(e)) from e
+  print(f"wrote {len(paths)} samples of shape ({args.height}, {args.width}, {args.layers * args.layer_depth}) "
+        f"to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+  from jcomp.eval import anchors, codecs  # pylint: disable=g-import-not-at-top  # light: names for --help
   p = argparse.ArgumentParser(prog="jcomp", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True)
   c = sub.add_parser("compress", help="images -> .jcomp files")
+  c.set_defaults(run=compress)
   c.add_argument("--model", required=True, help="zoo name, model directory or workdir")
   c.add_argument("images", nargs="+")
   d = sub.add_parser("decompress", help=".jcomp files -> PNG")
+  d.set_defaults(run=decompress)
   d.add_argument("files", nargs="+")
   d.add_argument("--model", default=None, help="only needed for models not in the zoo")
   for q in (c, d):
     q.add_argument("-o", "--output", default=None)
     q.add_argument("--force", action="store_true", help="overwrite existing outputs")
     q.add_argument("--verbose", "-v", action="store_true")
-  sub.add_parser("eval", help="rate-distortion evaluation (see `jcomp eval --help`)")
-  sub.add_parser("models", help="list shipped models")
-  args = p.parse_args(argv)
-  from jcomp.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
-  from jcomp.coding.bitstream import FormatError  # pylint: disable=g-import-not-at-top
-  from jcomp.coding.codec import CodecError  # pylint: disable=g-import-not-at-top
-  from jcomp.zoo import ModelNotFound  # pylint: disable=g-import-not-at-top
+  sub.add_parser("models", help="list shipped models").set_defaults(run=models)
+
+  q = sub.add_parser("export", help="a training workdir's latest checkpoint -> a model directory")
+  q.set_defaults(run=export)
+  q.add_argument("workdir")
+  q.add_argument("out_dir")
+
+  q = sub.add_parser("eval", help="rate-distortion evaluation of codecs and models (resumable)")
+  q.set_defaults(run=eval_)
+  q.add_argument("--images", required=True, help="folder, glob, image file, or tfds:NAME[:SPLIT]")
+  q.add_argument("--out", required=True, help="output folder (resumable)")
+  q.add_argument("--codecs", default="all",
+                 help=f"comma-separated among {','.join(codecs.CODEC_NAMES)}; 'all' "
+                 "(default: every available one) or 'none'")
+  q.add_argument("--models", default="", help="comma-separated learned models (zoo names, model:SPEC)")
+  q.add_argument("--save", action="store_true", help="write reconstructions as PNG under OUT/recon")
+  q.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+  q.add_argument("--sweep", action="append", metavar="CODEC=Q1,Q2,...",
+                 help="override a codec's quality sweep (repeatable)")
+  q.add_argument("--anchors", default="auto",
+                 help="published curves to add: 'auto' (by data set), 'none', or names: "
+                 f"{','.join(anchors.list_anchors())}")
+  q.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+  q = sub.add_parser("code", help="binary codes (.npz) -> .jcomp with a code model (progressive system)")
+  q.set_defaults(run=code)
+  q.add_argument("--model", required=True, help="workdir of a code model (e.g. configs/progressive_synthetic.py)")
+  q.add_argument("codes", help="an .npz (key `codes`, (H, W, D) in {0, 1}) or a folder of them")
+  q.add_argument("-o", "--output", default=None, help="write the .jcomp file(s) here (a folder for a folder)")
+  q.add_argument("--force", action="store_true", help="overwrite existing outputs")
+  q = sub.add_parser("synthetic-codes", help="write held-out synthetic progressive codes (.npz)")
+  q.set_defaults(run=synthetic_codes_)
+  q.add_argument("--out", required=True, help="output folder (sample_00000.npz, ...)")
+  q.add_argument("--count", type=int, default=16, help="samples (sample i uses seed + i)")
+  q.add_argument("--seed", type=int, default=0, help="first seed (< 1,000,000: held out from training)")
+  q.add_argument("--height", type=int, default=32)
+  q.add_argument("--width", type=int, default=32)
+  q.add_argument("--layer-depth", type=int, default=4, help="bits per layer, K")
+  q.add_argument("--layers", type=int, default=4, help="number of layers, N")
+  q = sub.add_parser("curves", help="training curves (rate, MS-SSIM, PSNR) from jcomp.main console logs")
+  q.set_defaults(run=curves)
+  q.add_argument("logs", nargs="+", help="console logs of jcomp.main (a model card's train.log, a run's stdout)")
+  q.add_argument("--out", required=True, help="output PNG")
+
+  q = sub.add_parser("importance-figure", help="importance map and latent channels of one image")
+  q.set_defaults(run=importance_figure)
+  q.add_argument("--model", required=True, help="zoo name, exported model directory or training workdir")
+  q.add_argument("--image", required=True)
+  q.add_argument("--out", required=True, help="output PNG")
+
+  q = sub.add_parser("ablation", help="entropy-model ablation (Mentzer et al. 2018, Table 1)")
+  q.set_defaults(run=ablation)
+  q.add_argument("--model", required=True)
+  q.add_argument("--images", required=True, help="folder, glob, image file, or tfds:NAME[:SPLIT]")
+  q.add_argument("--out", default=None, help="also write the table (markdown) here")
+  q.add_argument("--max-images", type=int, default=None)
+
+  q = sub.add_parser("context-comparison", help="context models trained on a frozen autoencoder, coded on Kodak")
+  q.set_defaults(run=context_comparison)
+  q.add_argument("--model", default="mentzer2018-compact-0.30", help="zoo model whose AE is frozen")
+  q.add_argument("--train_images", default=os.path.join(_SHARED_DATA, "imagenet-sample-256"))
+  q.add_argument("--num_train_images", type=int, default=900)
+  q.add_argument("--crop", type=int, default=160)
+  q.add_argument("--kodak", default=os.path.join(_SHARED_DATA, "kodak"))
+  q.add_argument("--num_images", type=int, default=24, help="Kodak images to code")
+  q.add_argument("--steps", type=int, default=300)
+  q.add_argument("--batch_size", type=int, default=8)
+  q.add_argument("--lr", type=float, default=3e-3)
+  q.add_argument("--seed", type=int, default=0)
+  q.add_argument("--out", default=os.path.join("runs", "context_comparison"))
+  q.add_argument("--retrain", action="store_true", help="delete the models' workdirs and train afresh")
+  return p
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+  """The exceptions that mean bad input (one line, status 1). An exception can only come from a module that is
+  loaded, so only loaded modules are asked (a failing `jcomp curves` does not import the codec)."""
+  errors = [CliError]
+  for module, name in (("jcomp.checkpoint", "CheckpointError"), ("jcomp.coding.bitstream", "FormatError"),
+                       ("jcomp.coding.codec", "CodecError"), ("jcomp.zoo", "ModelNotFound"),
+                       ("jcomp.eval.rd", "EvalError")):
+    if module in sys.modules:
+      errors.append(getattr(sys.modules[module], name))
+  return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """`jcomp <command> ...` (argv without the program name; default sys.argv[1:]) -> the exit status."""
+  args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
   try:
-    {"compress": compress, "decompress": decompress, "models": models}[args.command](args)
-  except (CliError, FormatError, CodecError, ModelNotFound, CheckpointError) as e:
+    args.run(args)
+  except Exception as e:  # pylint: disable=broad-except  # re-raised unless it is bad input
+    if not isinstance(e, _user_errors()):
+      raise
     print(f"error: {e}", file=sys.stderr)
     return 1
   return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

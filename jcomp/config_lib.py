@@ -71,6 +71,8 @@ def base() -> ml_collections.ConfigDict:
   c.optim.centers_weight_decay = 0.1  # L2 on the centers
   c.optim.context_weight_decay = 0.0
   c.optim.grad_clip = 0.0             # global-norm clip (0 = off)
+  c.optim.schedule = "staircase"      # 'staircase' (x lr_decay every lr_decay_steps) | 'cosine' (to lr x lr_decay)
+  c.optim.freeze = ()                 # groups kept fixed: ('ae', 'centers') trains P alone on a frozen AE
 
   # --- loop ---
   c.num_train_steps = 100000

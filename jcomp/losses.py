@@ -57,6 +57,9 @@ def rate_term(bits_per_symbol: jnp.ndarray, beta: float, target: float) -> jnp.n
   return beta * jax.nn.relu(bits_per_symbol - target)
 
 
+DISTORTIONS = {"ms_ssim": lambda ms_ssim, mse: 1.0 - ms_ssim, "mse": lambda ms_ssim, mse: mse / 255.0**2}
+
+
 def distortion(x: jnp.ndarray, x_hat: jnp.ndarray, kind: str) -> tuple[jnp.ndarray, dict]:
   """Mean distortion over the batch and its metrics. x, x_hat (B, H, W, 3) in [0, 255].
 
@@ -65,15 +68,7 @@ def distortion(x: jnp.ndarray, x_hat: jnp.ndarray, kind: str) -> tuple[jnp.ndarr
   ms_ssim = metrics.ms_ssim(x, x_hat)
   mse = metrics.mse(x, x_hat)
   psnr = 10.0 * jnp.log10(255.0**2 / jnp.maximum(mse, 1e-10))
-  if kind == "ms_ssim":
-    d = 1.0 - ms_ssim
-  elif kind == "mse":
-    d = mse / 255.0**2
-  else:
-    raise ValueError(f"unknown distortion {kind!r}; choose 'ms_ssim' or 'mse'")
+  if kind not in DISTORTIONS:
+    raise ValueError(f"unknown distortion {kind!r}; choose one of {sorted(DISTORTIONS)}")
+  d = DISTORTIONS[kind](ms_ssim, mse)
   return jnp.mean(d), dict(ms_ssim=jnp.mean(ms_ssim), psnr=jnp.mean(psnr), mse=jnp.mean(mse))
-
-
-def l2_penalty(params) -> jnp.ndarray:
-  """0.5 * sum of squared weights (the L2 term whose gradient weight decay adds)."""
-  return 0.5 * sum(jnp.sum(p.astype(jnp.float32) ** 2) for p in jax.tree_util.tree_leaves(params))

@@ -1,14 +1,9 @@
-"""Training of a compression autoencoder and its context model, concurrently (Mentzer et al. 2018, Sec. 3.5).
+"""The one trainer: a jitted, data-parallel train step and the loop, for every system (`jcomp.systems`).
 
-One jitted `train_step` updates E, D, the centers (eq. 20) and P (eq. 21) together. The two objectives are
-one scalar with stop_gradients:
-
-  loss = K_d d(x, x_hat) + beta max(H - t, 0)        H from P with *frozen* params (gradient to E, D, Q)
-       + C                                           C from P with a *gradient-stopped input* (gradient to P)
-
-H is the reference code's mean of the masked (eq. 19) and unmasked (eq. 13) bits per symbol. One
-`optax.multi_transform` gives each labelled group (ae / centers / context) its own Adam, L2 weight decay and
-staircase learning-rate schedule. Data parallel: `jit` over a NamedSharding mesh (see `jcomp.sharding`).
+`train_step` updates all parameters of a system with one `optax.multi_transform`: each group the system
+labels (ae / centers / context) has its own Adam, L2 weight decay and learning-rate schedule (staircase, or
+cosine), and groups in `optim.freeze` are kept fixed. Data parallel: `jit` over a NamedSharding mesh (see
+`jcomp.sharding`), several hosts through `jax.distributed`.
 
 `train_and_evaluate` is the imperative shell: data, resume, loop, logging, eval, checkpoints, signals.
 """
@@ -24,19 +19,18 @@ import time
 from typing import Any, Callable
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
-from jcomp import checkpoint, losses, sharding
+from jcomp import checkpoint, sharding, systems, zoo
 from jcomp.data import sources
-from jcomp.models import build_autoencoder, build_context_model, context_kwargs, surgery, to_volume
-from jcomp.models.quantizer import quantizer_centers
+from jcomp.models import surgery
 
 Params = Any
+GROUPS = ("ae", "centers", "context")
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,54 +40,59 @@ class TrainingDiverged(RuntimeError):
 @flax.struct.dataclass
 class TrainState:
   step: jnp.ndarray
-  params: Params          # {'autoencoder': ..., 'context': ...}
-  batch_stats: Params     # BatchNorm statistics of the autoencoder
+  params: Params          # {'autoencoder': ..., 'context': ...} (code systems: {'context': ...})
+  batch_stats: Params     # BatchNorm statistics of the autoencoder ({} without one)
   opt_state: optax.OptState
 
 
-@flax.struct.dataclass
-class Models:
-  """The two networks of a system (static: Flax modules hold no state)."""
-  autoencoder: nn.Module = flax.struct.field(pytree_node=False)
-  context: nn.Module = flax.struct.field(pytree_node=False)
+def param_labels(system, params: Params) -> Params:
+  """The optimizer group of every parameter, as the system labels it."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: system.group(tuple(getattr(p, "key", str(p)) for p in path)), params)
 
 
-def build_models(config: ml_collections.ConfigDict) -> Models:
-  return Models(build_autoencoder(config.model), build_context_model(config.model))
-
-
-def param_labels(params: Params) -> Params:
-  """'context' for P, 'centers' for the quantizer centers, 'ae' for everything else."""
-  def label(path, _):
-    keys = [getattr(p, "key", str(p)) for p in path]
-    if keys[0] == "context":
-      return "context"
-    return "centers" if "centers" in keys else "ae"
-  return jax.tree_util.tree_map_with_path(label, params)
-
-
-def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+def make_optimizer(config: ml_collections.ConfigDict, system) -> optax.GradientTransformation:
   o = config.optim
+  frozen = set(o.get("freeze", ()))
+  unknown = frozen - set(GROUPS)
+  if unknown:
+    raise ValueError(f"optim.freeze names unknown groups {sorted(unknown)}; choose from {list(GROUPS)}")
 
-  def adam(lr: float, wd: float) -> optax.GradientTransformation:
+  def adam(lr: float, wd: float, group: str) -> optax.GradientTransformation:
+    if group in frozen:
+      return optax.set_to_zero()
     schedule = lambda step: lr_schedule(config, lr, step)
     return optax.chain(optax.add_decayed_weights(wd), optax.scale_by_adam(),
                        optax.scale_by_learning_rate(schedule))
 
   tx = optax.multi_transform(
-      {"ae": adam(o.ae_lr, o.ae_weight_decay), "centers": adam(o.ae_lr, o.centers_weight_decay),
-       "context": adam(o.context_lr, o.context_weight_decay)}, param_labels)
+      {"ae": adam(o.ae_lr, o.ae_weight_decay, "ae"), "centers": adam(o.ae_lr, o.centers_weight_decay, "centers"),
+       "context": adam(o.context_lr, o.context_weight_decay, "context")},
+      functools.partial(param_labels, system))
   if o.grad_clip > 0:
     tx = optax.chain(optax.clip_by_global_norm(o.grad_clip), tx)
   return tx
 
 
 def lr_schedule(config: ml_collections.ConfigDict, lr: float, step) -> jnp.ndarray:
-  """lr x lr_decay every lr_decay_steps (staircase), ramped up linearly over the first warmup_steps (a fresh
-  Adam on trained weights takes full-size steps at once: the warmup keeps a fine-tune from wrecking them)."""
+  """lr, ramped up linearly over the first warmup_steps (a fresh Adam on trained weights takes full-size steps
+  at once: the warmup keeps a fine-tune from wrecking them), then either x lr_decay every lr_decay_steps
+  (`optim.schedule = 'staircase'`) or cosine-decayed to lr x lr_decay at num_train_steps ('cosine')."""
   o = config.optim
-  warmup = jnp.minimum(1.0, (step + 1) / max(o.get("warmup_steps", 0), 1))
-  return lr * warmup * o.lr_decay ** jnp.floor(step / o.lr_decay_steps)
+  warmup = jnp.minimum(1.0, (step + 1) / max(o.warmup_steps, 1))
+  return lr * warmup * SCHEDULES[o.schedule](config, step)
+
+
+def _staircase(config: ml_collections.ConfigDict, step) -> jnp.ndarray:
+  return config.optim.lr_decay ** jnp.floor(step / config.optim.lr_decay_steps)
+
+
+def _cosine(config: ml_collections.ConfigDict, step) -> jnp.ndarray:
+  final, t = config.optim.lr_decay, jnp.minimum(step / max(config.num_train_steps, 1), 1.0)
+  return final + (1 - final) * 0.5 * (1 + jnp.cos(jnp.pi * t))
+
+
+SCHEDULES = {"staircase": _staircase, "cosine": _cosine}  # learning-rate factor at a step
 
 
 def learning_rates(config: ml_collections.ConfigDict, step) -> dict[str, jnp.ndarray]:
@@ -101,76 +100,17 @@ def learning_rates(config: ml_collections.ConfigDict, step) -> dict[str, jnp.nda
   return {"lr_ae": lr_schedule(config, o.ae_lr, step), "lr_context": lr_schedule(config, o.context_lr, step)}
 
 
-def init_variables(models: Models, config: ml_collections.ConfigDict, rng: jax.Array) -> dict:
-  """Fresh {'params', 'batch_stats'} for both networks (float32)."""
-  s = config.crop_size
-  x = jnp.zeros((1, s, s, 3), jnp.float32)
-  k_ae, k_ctx = jax.random.split(rng)
-  ae_vars = models.autoencoder.init(k_ae, x, train=False)
-  K, h = config.model.num_channels, s // 8
-  ctx_vars = models.context.init(k_ctx, jnp.zeros((1, K, h, h)), 0.0)
-  return {"params": {"autoencoder": ae_vars["params"], "context": ctx_vars["params"]},
-          "batch_stats": ae_vars.get("batch_stats", {})}
-
-
-def create_train_state(models: Models, config: ml_collections.ConfigDict, tx, rng) -> TrainState:
-  v = init_variables(models, config, rng)
+def create_train_state(system, tx, rng) -> TrainState:
+  v = system.init(rng)
   return TrainState(step=jnp.zeros((), jnp.int32), params=v["params"], batch_stats=v["batch_stats"],
                     opt_state=tx.init(v["params"]))
 
 
-def forward(models: Models, config: ml_collections.ConfigDict, params: Params, batch_stats: Params,
-            x: jnp.ndarray, train: bool, step=None):
-  """The whole system on a batch x (B, H, W, 3) float32 in [0, 255].
-
-  Returns (loss, (metrics, new_batch_stats)); metrics in bits per symbol (`bits_per_symbol`, `H`), bpp
-  (`bpp_est` = MC K / 64: the kept symbols, what a file codes), MS-SSIM, PSNR (dB).
-  """
-  c = config
-  ae_vars = {"params": params["autoencoder"], "batch_stats": batch_stats}
-  if train:
-    out, updates = models.autoencoder.apply(ae_vars, x, train=True, mutable=["batch_stats"])
-    new_stats = updates["batch_stats"]
-  else:
-    out, new_stats = models.autoencoder.apply(ae_vars, x, train=False), batch_stats
-  centers = quantizer_centers(params["autoencoder"].get("quant"), c.model.quantizer)
-  pad = jax.lax.stop_gradient(centers[0])
-  kw = context_kwargs(models.context, jax.lax.stop_gradient(centers))  # the GMM head's bins
-  values, symbols, mask = (to_volume(out[k]) for k in ("values", "symbols", "mask"))
-  # P learns on its own loss (eq. 21): gradient-stopped input.
-  bits_p = losses.symbol_bits(
-      models.context.apply({"params": params["context"]}, jax.lax.stop_gradient(values), pad, **kw), symbols)
-  coding = losses.coding_cost(bits_p)
-  # E, D, Q see P frozen (eq. 20).
-  logits_ae = models.context.apply({"params": jax.lax.stop_gradient(params["context"])}, values, pad, **kw)
-  if c.loss.get("soft_rate_gradient", False):
-    bits_ae = losses.symbol_bits_soft_gradient(logits_ae, symbols, to_volume(out["latents"]),
-                                               jax.lax.stop_gradient(centers), c.model.sigma)
-  else:
-    bits_ae = losses.symbol_bits(logits_ae, symbols)
-  masked = losses.masked_coding_cost(bits_ae, mask)
-  h_est = 0.5 * (masked + losses.coding_cost(bits_ae))
-  dist, dm = losses.distortion(x, out["x_hat"], c.loss.distortion)
-  beta = c.loss.beta
-  if step is not None and c.loss.rate_warmup_steps > 0:
-    beta = jnp.where(step >= c.loss.rate_warmup_steps, beta, 0.0)
-  # The rate each importance map was designed with: Li et al.'s kept bits, Mentzer et al.'s coding cost.
-  h_rate = losses.kept_bits(mask) if c.model.importance == "li" else h_est
-  rate = losses.rate_term(h_rate, beta, c.loss.target_bits_per_symbol)
-  loss = c.loss.distortion_weight * dist + rate + coding
-  K = c.model.num_channels
-  m = dict(loss=loss, distortion=dist, rate_term=rate, bits_per_symbol=coding, H=h_est,
-           bpp_est=masked * K / 64.0, importance=jnp.mean(out["mask"]), **dm)
-  return loss, (m, new_stats)
-
-
-def train_step(models: Models, config: ml_collections.ConfigDict, tx, state: TrainState,
+def train_step(system, config: ml_collections.ConfigDict, tx, state: TrainState,
                batch: jnp.ndarray) -> tuple[TrainState, dict]:
-  """One step on a global batch (B, S, S, 3) uint8. Pure; jit it (see `jit_train_step`)."""
-  x = batch.astype(jnp.float32)
-  grad_fn = jax.value_and_grad(
-      functools.partial(forward, models, config, train=True, step=state.step), has_aux=True)
-  (_, (m, new_stats)), grads = grad_fn(state.params, state.batch_stats, x)
+  """One step on a global batch (uint8). Pure; jit it (see `jit_train_step`)."""
+  grad_fn = jax.value_and_grad(functools.partial(system.loss, train=True, step=state.step), has_aux=True)
+  (_, (m, new_stats)), grads = grad_fn(state.params, state.batch_stats, batch)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   m.update(learning_rates(config, state.step))
@@ -179,17 +119,15 @@ def train_step(models: Models, config: ml_collections.ConfigDict, tx, state: Tra
                        opt_state=opt_state), m
 
 
-def eval_step(models: Models, config: ml_collections.ConfigDict, state: TrainState,
-              batch: jnp.ndarray) -> dict:
-  """Metrics with BatchNorm running averages on a batch (B, S, S, 3) uint8."""
-  _, (m, _) = forward(models, config, state.params, state.batch_stats, batch.astype(jnp.float32),
-                      train=False)
+def eval_step(system, state: TrainState, batch: jnp.ndarray) -> dict:
+  """Metrics with BatchNorm running averages on a batch (uint8)."""
+  _, (m, _) = system.loss(state.params, state.batch_stats, batch, train=False)
   return m
 
 
-def jit_train_step(models, config, tx, mesh):
+def jit_train_step(system, config, tx, mesh):
   rep, data = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  return jax.jit(functools.partial(train_step, models, config, tx), in_shardings=(rep, data),
+  return jax.jit(functools.partial(train_step, system, config, tx), in_shardings=(rep, data),
                  out_shardings=(rep, rep), donate_argnums=0)
 
 
@@ -197,45 +135,38 @@ def jit_train_step(models, config, tx, mesh):
 # The imperative shell.
 # ------------------------------------------------------------------------------------------------
 
-def _validate(config: ml_collections.ConfigDict) -> None:
+def _validate(config: ml_collections.ConfigDict, system) -> None:
   if config.crop_size % 8:
     raise ValueError(f"crop_size must be a multiple of 8, got {config.crop_size}")
   if config.data.eval_crop_size % 8:
     raise ValueError(f"data.eval_crop_size must be a multiple of 8, got {config.data.eval_crop_size}")
-  if config.loss.get("soft_rate_gradient", False) and config.model.quantizer != "centers":
-    raise ValueError("loss.soft_rate_gradient needs model.quantizer='centers' (it differentiates the soft "
-                     f"assignment to the learned centers), got {config.model.quantizer!r}")
+  if config.optim.schedule not in SCHEDULES:
+    raise ValueError(f"optim.schedule must be one of {sorted(SCHEDULES)}, got {config.optim.schedule!r}")
+  system.validate()
   n = jax.device_count()
   if config.batch_size % n:
     raise ValueError(f"batch_size {config.batch_size} is not divisible by the {n} devices")
 
 
-def _format(step: int, m: dict, img_s: float) -> str:
-  return (f"step {step:7d} | {img_s:7.1f} img/s | loss {m['loss']:.4f} | bpp_est {m['bpp_est']:.3f} | "
-          f"ms_ssim {m['ms_ssim']:.4f} | psnr {m['psnr']:.2f} | H {m['H']:.3f} | "
-          f"imp {m['importance']:.2f} | lr {m['lr_ae']:.1e}")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
-  if config.system == "progressive": from jcomp import progressive_train; return progressive_train.train_and_evaluate(config, workdir)
   sharding.initialize_distributed()
-  _validate(config)
+  system = systems.build(config)
+  _validate(config, system)
   # ---- everything that can fail on bad input, before anything is written ----
   checkpoint.check_compatible(workdir, config)
   d = config.data
-  train_images = sources.open_source(d.source, d.train_split, d.data_dir, d.get("manual_dir", ""))
-  eval_images = sources.eval_images(
-      sources.open_source(d.source, d.eval_split, d.data_dir, d.get("manual_dir", "")),
+  train_data = sources.open_source(d.source, d.train_split, d.data_dir, d.manual_dir, d.get("code_shape"))
+  eval_batch = sources.eval_images(
+      sources.open_source(d.source, d.eval_split, d.data_dir, d.manual_dir, d.get("code_shape")),
       d.num_eval_images, d.eval_crop_size)
-  batches = sources.TrainBatches(train_images, config.batch_size, config.crop_size, config.seed,
+  batches = sources.TrainBatches(train_data, config.batch_size, config.crop_size, config.seed,
                                  jax.process_index(), jax.process_count(), cache=d.cache)
   # ---- model, optimizer, sharded state ----
   mesh = sharding.make_mesh()
-  models = build_models(config)
-  tx = make_optimizer(config)
+  tx = make_optimizer(config, system)
   rep = sharding.replicated(mesh)
-  init = jax.jit(functools.partial(create_train_state, models, config, tx), out_shardings=rep)
+  init = jax.jit(functools.partial(create_train_state, system, tx), out_shardings=rep)
   rng = jax.random.PRNGKey(config.seed)
   abstract = jax.eval_shape(init, rng)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
@@ -253,21 +184,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   if jax.process_index() == 0:
     checkpoint.write_atomic(os.path.join(workdir, checkpoint.CONFIG_FILE),
                             checkpoint.config_to_json(config).encode())
-  step_fn = jit_train_step(models, config, tx, mesh)
-  eval_fn = jax.jit(functools.partial(eval_step, models, config), in_shardings=(rep, None),
-                    out_shardings=rep)
+  step_fn = jit_train_step(system, config, tx, mesh)
+  eval_fn = jax.jit(functools.partial(eval_step, system), in_shardings=(rep, None), out_shardings=rep)
   writer = _writer(workdir)
   it = batches.iterate(int(state.step))
 
-  def on_log(step, m, img_s):
-    print(_format(step, m, img_s), flush=True)
-    _write_scalars(writer, step, {**m, "img_per_s": img_s}, "train")
+  def on_log(step, m, items_s):
+    print(system.log_line(step, m, items_s), flush=True)
+    _write_scalars(writer, step, {**m, "items_per_s": items_s}, "train")
 
   def on_eval(step, state):
-    em = jax.device_get(eval_fn(state, eval_images))
+    em = jax.device_get(eval_fn(state, eval_batch))
     if jax.process_index() == 0:
-      print(f"eval  {step:7d} | bpp_est {em['bpp_est']:.3f} | ms_ssim {em['ms_ssim']:.4f} | "
-            f"psnr {em['psnr']:.2f} | imp {em['importance']:.2f}", flush=True)
+      print(system.eval_line(step, em), flush=True)
       _write_scalars(writer, step, em, "eval")
 
   try:
@@ -279,12 +208,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
 
 def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[[int], Any], step_fn,
-             on_log: Callable[[int, dict, float], None], on_eval: Callable[[int, Any], None],
-             loss_key: str = "loss"):
+             on_log: Callable[[int, dict, float], None], on_eval: Callable[[int, Any], None]):
   """The training loop every jcomp system shares: steps, logging, eval, checkpoints, SIGTERM, NaN check.
 
   Runs `state, metrics = step_fn(state, batch_at(step))` from state.step + 1 to config.num_train_steps.
-  Every `log_every_steps` (and at the end) the metrics are fetched, `metrics[loss_key]` must be finite
+  Every `log_every_steps` (and at the end) the metrics are fetched, `metrics['loss']` must be finite
   (else TrainingDiverged, without saving), and process 0 calls `on_log(step, metrics, items_per_s)`;
   `on_eval(step, state)` every `eval_every_steps`; checkpoints every `checkpoint_every_steps`. SIGTERM
   saves at the next step (the same step on every process) and returns. Closes `mngr`; returns the state.
@@ -301,7 +229,7 @@ def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[
       stopping = _on_any_process(stop["signal"] is not None)  # all processes stop at the same step
       if step % config.log_every_steps == 0 or last or stopping:
         m = jax.device_get(m)
-        _check_finite(m[loss_key], last_checked, step)
+        _check_finite(m["loss"], last_checked, step)
         last_checked = step
         items_s = (step - n0) * config.batch_size / max(time.time() - t0, 1e-9)
         t0, n0 = time.time(), step
@@ -310,7 +238,7 @@ def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[
       if step % config.eval_every_steps == 0 or last:
         on_eval(step, state)
       if step % config.checkpoint_every_steps == 0 or last or stopping:
-        _check_finite(jax.device_get(m)[loss_key], last_checked, step)
+        _check_finite(jax.device_get(m)["loss"], last_checked, step)
         checkpoint.save(mngr, step, state)
       if stopping:
         if jax.process_index() == 0:
@@ -343,23 +271,10 @@ def _sharded_abstract(abstract, sharding_):
 
 
 def load_variables(source: str) -> dict:
-  """{'params', 'batch_stats'} (host arrays) of the latest checkpoint in workdir `source`, restored with the
-  source's own config (so it may differ from the current one: `config.init_from`, Li et al.'s stage 2).
-  `source` may also be a shipped model's name or an exported model directory (fine-tuning a zoo model)."""
-  from jcomp import zoo  # pylint: disable=g-import-not-at-top (zoo imports train lazily too)
-  if not os.path.isdir(source) or os.path.exists(os.path.join(source, zoo.WEIGHTS_FILE)):
-    _, variables = zoo.load(source)
-    return jax.tree_util.tree_map(np.asarray, variables)
-  config = checkpoint.load_config(source)
-  models = build_models(config)
-  tx = make_optimizer(config)
-  abstract = jax.eval_shape(lambda r: create_train_state(models, config, tx, r), jax.random.PRNGKey(0))
-  mngr = checkpoint.manager(source, 1)
-  if mngr.latest_step() is None:
-    raise checkpoint.CheckpointError(f"{source!r} holds no checkpoint to initialise from")
-  restored = checkpoint.restore(mngr, abstract)
-  mngr.close()
-  return {"params": restored.params, "batch_stats": restored.batch_stats}
+  """{'params', 'batch_stats'} (host arrays) of `source`: a workdir's latest checkpoint, a shipped model's name
+  or an exported model directory (`config.init_from`: Li et al.'s stage 2, fine-tuning a zoo model)."""
+  _, variables = zoo.load(source)
+  return jax.tree_util.tree_map(np.asarray, variables)
 
 
 def merge_variables(target, source):

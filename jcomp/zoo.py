@@ -50,14 +50,13 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 def variables_from_workdir(workdir: str) -> tuple[ml_collections.ConfigDict, dict, int]:
   """(config, {'params', 'batch_stats'} as float32 NumPy trees, step) of a workdir's latest checkpoint."""
-  from jcomp import train  # pylint: disable=g-import-not-at-top (train imports the data stack)
   config = checkpoint.load_config(workdir)
   mngr = checkpoint.manager(workdir, 1)
   step = mngr.latest_step()
   mngr.close()
   if step is None:
     raise ModelNotFound(f"workdir {workdir!r} holds no checkpoint")
-  v = train.load_variables(workdir)
+  v = checkpoint.load_variables(workdir)
   return config, jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), v), int(step)
 
 
@@ -117,11 +116,3 @@ def card(name: str) -> dict:
     return {}
   with open(path) as f:
     return json.load(f)
-
-
-if __name__ == "__main__":
-  import sys
-  if len(sys.argv) != 4 or sys.argv[1] != "export":
-    print("usage: python -m jcomp.zoo export WORKDIR OUT_DIR", file=sys.stderr)
-    sys.exit(2)
-  print(export(sys.argv[2], sys.argv[3]))

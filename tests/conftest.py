@@ -75,24 +75,36 @@ def random_like(tree, seed: int, scale: float = 0.3):
       lambda s: (scale * rng.standard_normal(s.shape)).astype(np.float32), tree)
 
 
+def random_variables(config, seed: int = 0, scale: float = 0.3) -> dict:
+  """A system's fresh init with NumPy noise added to every bias and center (non-trivial context logits)."""
+  from jcomp import systems  # pylint: disable=g-import-not-at-top
+  with fast_compilation():
+    v = jax.jit(systems.build(config).init)(jax.random.PRNGKey(seed))
+  leaves, tree = jax.tree_util.tree_flatten(v)
+  rng = np.random.default_rng(seed + 1)
+  leaves = [np.asarray(l) + scale * rng.normal(size=l.shape).astype(np.float32) if l.ndim <= 1 else np.asarray(l)
+            for l in leaves]
+  return jax.tree_util.tree_unflatten(tree, leaves)
+
+
 class TinySystem:
   """The tiny config's models, optimizer and a jitted train step on a 1-device mesh, compiled once."""
 
   def __init__(self):
-    from jcomp import train  # pylint: disable=g-import-not-at-top
+    from jcomp import systems, train  # pylint: disable=g-import-not-at-top
     from jcomp.data import sources  # pylint: disable=g-import-not-at-top
     self.config = tiny_config()
-    self.models = train.build_models(self.config)
-    self.tx = train.make_optimizer(self.config)
+    self.system = systems.build(self.config)
+    self.tx = train.make_optimizer(self.config, self.system)
     self.mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
     c = self.config
     self.batches = sources.TrainBatches(sources.open_source("synthetic", "train"), c.batch_size,
                                         c.crop_size, c.seed)
     with fast_compilation():
-      init = jax.jit(functools.partial(train.create_train_state, self.models, c, self.tx))
+      init = jax.jit(functools.partial(train.create_train_state, self.system, self.tx))
       self._init = init.lower(jax.random.PRNGKey(0)).compile()
       state = self._init(jax.random.PRNGKey(0))
-      step = train.jit_train_step(self.models, c, self.tx, self.mesh)
+      step = train.jit_train_step(self.system, c, self.tx, self.mesh)
       self._step = step.lower(state, self.batches.batch(0)).compile()
 
   def init(self, seed: int = 0):

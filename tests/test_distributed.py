@@ -32,17 +32,17 @@ SHARDED_VS_SINGLE = textwrap.dedent("""
   import optax
   from jax.sharding import Mesh
   from configs import tiny
-  from jcomp import sharding, train
+  from jcomp import sharding, systems, train
   from jcomp.data import sources
 
   assert jax.device_count() == 4, jax.devices()
   c = tiny.get_config()
-  models, tx = train.build_models(c), optax.sgd(1e-4, momentum=0.9)
+  system, tx = systems.build(c), optax.sgd(1e-4, momentum=0.9)
   batches = sources.TrainBatches(sources.open_source("synthetic", "train"), c.batch_size, c.crop_size, 0)
-  state = jax.device_get(jax.jit(lambda r: train.create_train_state(models, c, tx, r))(jax.random.PRNGKey(0)))
+  state = jax.device_get(jax.jit(lambda r: train.create_train_state(system, tx, r))(jax.random.PRNGKey(0)))
   meshes = {"four": Mesh(np.array(jax.devices()), ("data",)),
             "one": Mesh(np.array(jax.devices()[:1]), ("data",))}
-  steps = {name: train.jit_train_step(models, c, tx, mesh) for name, mesh in meshes.items()}
+  steps = {name: train.jit_train_step(system, c, tx, mesh) for name, mesh in meshes.items()}
   leaves = lambda s: [np.asarray(x) for x in jax.tree_util.tree_leaves((s.params, s.batch_stats))]
   out = {}
   for i in range(2):  # both steps start from the same state: float differences do not compound

@@ -9,11 +9,10 @@ import jax
 import numpy as np
 from PIL import Image
 
-from jcomp import config_lib, train, zoo
+from jcomp import cli, config_lib, systems, train, zoo
 from jcomp.coding import bitstream
 from jcomp.coding.codec import Codec, counts_from_mask
 from jcomp.data.synthetic_images import synthetic_image
-from jcomp.eval import importance_figure
 from tests.conftest import random_like
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -35,7 +34,7 @@ def test_stage2_starts_from_stage1_and_codes_bits_for_real(tmp_path):
   enc1 = state1.params["autoencoder"]["encoder"]
   enc2 = state2.params["autoencoder"]["encoder"]
   jax.tree_util.tree_map(np.testing.assert_array_equal, enc1, enc2)
-  assert "importance_net_0" in state2.params["autoencoder"]  # new in stage 2, freshly initialised
+  assert "importance_net_0" in state2.params["autoencoder"]["importance_map"]  # new in stage 2, freshly initialised
   # The stage-2 model is a codec over binary symbols.
   zoo.save(s2, {"params": jax.device_get(state2.params), "batch_stats": jax.device_get(state2.batch_stats)},
            str(tmp_path / "model"), dtype="float32")
@@ -54,22 +53,21 @@ def _li_tiny(stage: str = "li2018_stage2"):
 def _random_variables(config, importance_bias: float | None = None, seed: int = 0) -> dict:
   """NumPy-random weights (no XLA init), positive BatchNorm variances; `importance_bias` shifts the Li
   importance network's output logit, i.e. how many channels the mask keeps."""
-  models = train.build_models(config)
-  shapes = jax.eval_shape(lambda r: train.init_variables(models, config, r), jax.random.PRNGKey(0))
+  shapes = jax.eval_shape(systems.build(config).init, jax.random.PRNGKey(0))
   v = random_like(shapes, seed)
   v["batch_stats"] = jax.tree_util.tree_map_with_path(
       lambda path, x: np.abs(x) + 0.5 if path[-1].key == "var" else x, v["batch_stats"])
   if importance_bias is not None:
-    v["params"]["autoencoder"]["importance_net_1"]["bias"][:] = importance_bias
+    v["params"]["autoencoder"]["importance_map"]["importance_net_1"]["bias"][:] = importance_bias
   return v
 
 
 def test_li_mask_keeps_a_prefix_of_exactly_the_level_channel_count():
   config = _li_tiny()
   K, levels = config.model.num_channels, config.model.importance_levels
-  ae = train.build_models(config).autoencoder
+  ae = systems.build(config).autoencoder
   v = _random_variables(config, importance_bias=0.0)
-  v["params"]["autoencoder"]["importance_net_1"]["kernel"] *= 30  # spread p over several levels
+  v["params"]["autoencoder"]["importance_map"]["importance_net_1"]["kernel"] *= 30  # spread p over several levels
   out = ae.apply({"params": v["params"]["autoencoder"], "batch_stats": v["batch_stats"]},
                  synthetic_image(2, 64, 64)[None].astype(np.float32), train=False, method="encode")
   mask, p = np.asarray(out["mask"][0]), np.asarray(out["importance"][0]) / K
@@ -107,25 +105,25 @@ def test_importance_figure_draws_a_li_model(tmp_path):
   zoo.save(config, _random_variables(config, importance_bias=0.0), str(tmp_path / "model"), dtype="float32")
   Image.fromarray(synthetic_image(6, 64, 64)).save(tmp_path / "in.png")
   out = tmp_path / "importance.png"
-  assert importance_figure.main([f"--model={tmp_path / 'model'}", f"--image={tmp_path / 'in.png'}",
-                                 f"--out={out}"]) == 0
+  assert cli.main(["importance-figure", f"--model={tmp_path / 'model'}", f"--image={tmp_path / 'in.png'}",
+                   f"--out={out}"]) == 0
   assert out.stat().st_size > 0
 
 
 def test_stage2_rate_term_counts_kept_bits_above_the_threshold_and_reaches_the_importance_net():
   config = _li_tiny()
-  models = train.build_models(config)
+  system = systems.build(config)
   v = _random_variables(config, importance_bias=0.0)
-  v["params"]["autoencoder"]["importance_net_1"]["kernel"] *= 30  # p spread over several levels
+  v["params"]["autoencoder"]["importance_map"]["importance_net_1"]["kernel"] *= 30  # p spread over several levels
   x = synthetic_image(3, 64, 64)[None].astype(np.float32)
   config.loss.target_bits_per_symbol = 0.1  # below the kept fraction: the term is active
 
   def rate(params):
-    _, (m, _) = train.forward(models, config, params, v["batch_stats"], x, train=False)
+    _, (m, _) = system.loss(params, v["batch_stats"], x, train=False)
     return m["rate_term"], m
 
   (r, m), grads = jax.value_and_grad(rate, has_aux=True)(v["params"])
   np.testing.assert_allclose(r, config.loss.beta * (m["importance"] - 0.1), rtol=1e-5)  # kept bits / symbol
   assert 0.1 < m["importance"] < 1.0
-  g = grads["autoencoder"]["importance_net_1"]["kernel"]
+  g = grads["autoencoder"]["importance_map"]["importance_net_1"]["kernel"]
   assert np.all(np.isfinite(g)) and np.abs(g).sum() > 0  # the mask's surrogate gradient reaches p

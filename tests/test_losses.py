@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import li2018_stage1
-from jcomp import losses, train
+from jcomp import losses, systems
 
 CENTERS = jnp.array([-1.0, 0.0, 1.0])
 
@@ -33,4 +33,4 @@ def test_soft_rate_gradient_is_refused_for_the_binarizer():
   c = li2018_stage1.get_config()
   c.loss.soft_rate_gradient = True
   with pytest.raises(ValueError, match="soft_rate_gradient needs model.quantizer='centers'"):
-    train._validate(c)
+    systems.build(c).validate()

@@ -149,10 +149,11 @@ def test_nan_loss_stops_with_an_error_and_keeps_the_last_good_checkpoint(tmp_pat
 def _assert_checkpoint_is_finite(workdir, step: int) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from jcomp import checkpoint, train  # pylint: disable=g-import-not-at-top
+  from jcomp import checkpoint, systems, train  # pylint: disable=g-import-not-at-top
   config = tiny_config()
-  models, tx = train.build_models(config), train.make_optimizer(config)
-  abstract = jax.eval_shape(lambda r: train.create_train_state(models, config, tx, r), jax.random.PRNGKey(0))
+  system = systems.build(config)
+  tx = train.make_optimizer(config, system)
+  abstract = jax.eval_shape(lambda r: train.create_train_state(system, tx, r), jax.random.PRNGKey(0))
   mngr = checkpoint.manager(str(workdir), 3)
   try:
     assert mngr.latest_step() == step

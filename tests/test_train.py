@@ -1,13 +1,14 @@
 """Training: the tiny system learns, its optimizer groups are right, a resumed run equals an unbroken one."""
 
 import os
+import subprocess
 
 import jax
 import numpy as np
 import pytest
 
 from jcomp import checkpoint, train
-from tests.conftest import fast_compilation, tiny_config
+from tests.conftest import PYTHON, fast_compilation, subprocess_env, tiny_config
 
 
 def test_loss_decreases_when_fitting_a_fixed_batch(tiny_system):
@@ -38,7 +39,7 @@ def test_train_step_reports_the_documented_metrics(tiny_system):
 
 
 def test_parameters_are_grouped_into_ae_centers_and_context(tiny_system):
-  labels = train.param_labels(tiny_system.init(0).params)
+  labels = train.param_labels(tiny_system.system, tiny_system.init(0).params)
   assert set(jax.tree_util.tree_leaves(labels["context"])) == {"context"}
   assert labels["autoencoder"]["quant"]["centers"] == "centers"
   rest = {k: v for k, v in labels["autoencoder"].items() if k != "quant"}
@@ -57,7 +58,7 @@ def _train(config, workdir):
     return train.train_and_evaluate(config, str(workdir))
 
 
-def test_learning_rate_warms_up_linearly_then_decays_in_steps():
+def test_learning_rate_warms_up_linearly_then_decays_in_steps(tiny_system):
   config = tiny_config()
   config.optim.ae_lr, config.optim.warmup_steps = 1e-3, 4
   config.optim.lr_decay, config.optim.lr_decay_steps = 0.1, 10
@@ -66,9 +67,39 @@ def test_learning_rate_warms_up_linearly_then_decays_in_steps():
   # The optimizer applies it: Adam's first update has size lr(0) per parameter.
   params = {"autoencoder": {"w": np.ones(3, np.float32)}}
   config.optim.ae_weight_decay = 0.0
-  tx = train.make_optimizer(config)
+  tx = train.make_optimizer(config, tiny_system.system)
   updates, _ = tx.update({"autoencoder": {"w": np.full(3, 7.0, np.float32)}}, tx.init(params), params)
   np.testing.assert_allclose(updates["autoencoder"]["w"], -2.5e-4, rtol=1e-3)
+
+
+def test_cosine_schedule_decays_to_the_final_fraction():
+  config = tiny_config()
+  config.optim.schedule, config.optim.lr_decay, config.num_train_steps = "cosine", 0.05, 100
+  lrs = [float(train.lr_schedule(config, 1.0, s)) for s in (0, 50, 100)]
+  np.testing.assert_allclose(lrs, [1.0, 0.525, 0.05], rtol=1e-5)
+
+
+def test_frozen_groups_keep_their_weights_and_batch_statistics(tmp_path):
+  """optim.freeze = ('ae', 'centers'): the context model alone learns, on a frozen autoencoder (eval mode)."""
+  c = _config(2)
+  first = _train(c, tmp_path / "a")
+  c = _config(2)
+  c.init_from, c.optim.freeze = str(tmp_path / "a"), ("ae", "centers")
+  frozen = _train(c, tmp_path / "b")
+  a, b = jax.device_get(first), jax.device_get(frozen)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a.params["autoencoder"], b.params["autoencoder"])
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a.batch_stats, b.batch_stats)
+  moved = [not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a.params["context"]),
+                                                     jax.tree_util.tree_leaves(b.params["context"]))]
+  assert any(moved)
+  c.optim.freeze = ("encoder",)
+  with pytest.raises(ValueError, match="unknown groups"):
+    train.make_optimizer(c, tiny_system_like(c))
+
+
+def tiny_system_like(config):
+  from jcomp import systems  # pylint: disable=g-import-not-at-top
+  return systems.build(config)
 
 
 def test_resumed_training_equals_unbroken_training(tmp_path):
@@ -114,3 +145,17 @@ def test_init_from_a_smaller_model_grows_it(tmp_path):
   np.testing.assert_array_equal(dec_g["kernel"][:, :, :K], dec_s["kernel"][:, :, :K])
   assert not dec_g["kernel"][:, :, K:].any()
   assert grown["context"]["conv_out"]["kernel"].shape[-1] == 2 * L - 1
+
+
+def test_a_workdir_loads_for_coding_without_training_code(tmp_path):
+  """Codec.load(workdir) reads the weights from the checkpoint alone: no trainer, no optimizer imported."""
+  state = _train(_config(2), tmp_path / "wd")
+  script = ("import sys, numpy as np; from jcomp.coding.codec import Codec; "
+            f"c = Codec.load({str(tmp_path / 'wd')!r}); "
+            "print(sorted(m for m in ('jcomp.train', 'jcomp.systems', 'optax') if m in sys.modules)); "
+            "np.save(sys.argv[1], c.variables['params']['context']['conv_out']['kernel'])")
+  out = subprocess.run([PYTHON, "-c", script, str(tmp_path / "k.npy")], capture_output=True, text=True,
+                       env=subprocess_env(), check=True).stdout
+  assert out.strip() == "[]"
+  kernel = jax.device_get(state.params)["context"]["conv_out"]["kernel"]
+  np.testing.assert_array_equal(np.load(tmp_path / "k.npy"), kernel)

@@ -1,4 +1,5 @@
-"""The shipped models load by name and round-trip an image through the current file format."""
+"""The shipped models load by name and round-trip an image through the current file format; their cards name
+the commands of their recipes (configs/zoo.py)."""
 
 import os
 
@@ -32,3 +33,13 @@ def test_shipped_model_round_trips_an_image_exactly(name):
   np.testing.assert_array_equal(decoded, codec.reconstruct(image))
   assert r.bpp_real >= r.bpp_est > 0
   assert codec.model_id.hex() == zoo.card(name)["model_id"], "card.json is stale: re-measure the model"
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_card_names_the_commands_of_the_models_recipe(name):
+  from configs import zoo as recipes  # pylint: disable=g-import-not-at-top
+  commands = recipes.commands(name)
+  assert zoo.card(name)["recipe"] == commands, "card.json is stale: copy configs/zoo.py's commands(name)"
+  with open(os.path.join(zoo.ZOO_DIR, name, "card.md")) as f:
+    card_md = f.read()
+  assert all(c in card_md for c in commands), "card.md does not list the recipe's commands"

@@ -2,22 +2,23 @@
 
   compress:   image (H, W, 3) uint8 ─pad to x8 (edge)─> E, importance, Q ─> symbols (K, h, w), counts (h, w)
               counts ─zeroth-order table + rANS─> payload 0
-              symbols ─wavefront context model─> integer tables ─rANS, kept positions only─> payload 1
+              symbols ─context model's step coder─> integer tables ─rANS, kept positions only─> payload 1
               ─> .jcomp (header + CRC)
-  decompress: .jcomp ─> header (model id checked) ─> counts ─wavefront decode of the kept symbols─> symbols
+  decompress: .jcomp ─> header (model id checked) ─> counts ─step decode of the kept symbols─> symbols
               ─> centers ─> D ─> crop, uint8
 
 Trimmed code (Li et al. 2018; Mentzer et al. 2018 Sec. 3.4): the importance map keeps the first n(i, j) of the
 K channels at each position. The counts n (h, w) in [0, K] are coded first (payload 0, `encode_counts`), then
-only the kept symbols, in wavefront order, with the context model's tables (payload 1). A masked-out position
+only the kept symbols, in the order of the context model's decode schedule, with its tables (payload 1; any
+context model through the contract of `jcomp.models.context`: `encode_symbols` / `decode_symbols`). A masked-out position
 carries the known symbol `masked_symbol` (binarizer: 0; centers: Q(0)), exactly what the training forward
 pass gives there, so the decoder network and the context model see centers[symbol] at every position, as in
 training. Models without an importance map keep all K channels and write an empty payload 0.
 
 Guarantee: a file decodes to exactly `reconstruct(image)` (pixel for pixel) on the same backend and software
 versions as the encoder (e.g. CPU to CPU with the same jax/jaxlib), in another process or on another machine
-of the same kind: both sides compute the tables through the same jitted wavefront step
-(`jcomp.coding.schedule`) and one deterministic float64 -> integer quantization. Across backends (GPU
+of the same kind: both sides compute the tables through the same jitted steps of the context model's step
+coder and one deterministic float -> integer quantization. Across backends (GPU
 encoder, CPU decoder) the logits may differ in the last bit and decoding is not guaranteed; the CRC and the
 coder's final-state check then report a corrupt stream rather than returning a wrong image silently.
 """
@@ -35,13 +36,9 @@ import ml_collections
 import numpy as np
 
 from jcomp import checkpoint, zoo
-from jcomp.coding import bitstream, coder, probabilities
-from jcomp.coding.schedule import WavefrontCoder
-from jcomp.coding.subblock import SubblockCoder, gmm_head
-from jcomp.models import build_autoencoder, build_context_model, context_kwargs
-from jcomp.models.compressor import masked_symbol
+from jcomp.coding import bitstream, coder, probabilities, step_coder
+from jcomp.models import build_autoencoder, build_context_model, importance_part, masked_symbol, symbol_values
 from jcomp.models.importance import kept_counts
-from jcomp.models.quantizer import quantizer_centers
 
 STRIDE = 8
 
@@ -135,6 +132,78 @@ def _per_step(volume: np.ndarray, schedule: list[np.ndarray]) -> list[np.ndarray
 
 
 @dataclasses.dataclass
+class CodedSymbols:
+  """What `encode_symbols` wrote: the payload, the tables and symbols it coded (in coding order), and the
+  context model's logits at those positions (for the cross-entropy estimate)."""
+  payload: bytes
+  freqs: np.ndarray      # (N, L) int32
+  symbols: np.ndarray    # (N,) int32
+  logits: np.ndarray     # (N, L) float32
+  coder_s: float = 0.0   # seconds in the rANS encoder
+
+  def estimate_bits(self) -> float:
+    """Cross-entropy of the coded symbols under the logits, bits (float64 softmax)."""
+    z = self.logits.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return float(-np.sum(log_p[np.arange(len(self.symbols)), self.symbols]) / np.log(2))
+
+
+def encode_symbols(coder_: step_coder.StepCoder, symbols: np.ndarray, kept: np.ndarray) -> CodedSymbols:
+  """Symbols (K, h, w) -> one rANS payload of the kept ones (`kept` (K, h, w) bool), in the step coder's
+  order, under the tables it emits."""
+  tables, ordered, kept_logits = [], [], []
+  keeps = _per_step(kept, coder_.schedule)
+  step_symbols = _per_step(symbols, coder_.schedule)
+
+  def source(step, logits, freqs):
+    keep, sym = keeps[step], step_symbols[step]
+    if keep.all():  # no copies
+      tables.append(freqs)
+      ordered.append(sym)
+      kept_logits.append(logits)
+    else:
+      tables.append(freqs[keep])
+      ordered.append(sym[keep])
+      kept_logits.append(logits[keep])
+    return sym
+
+  coder_.run(source)
+  freqs, ordered = np.concatenate(tables), np.concatenate(ordered)
+  t = time.perf_counter()
+  payload = coder.encode(ordered, freqs)
+  return CodedSymbols(payload, freqs, ordered, np.concatenate(kept_logits), time.perf_counter() - t)
+
+
+def decode_symbols(coder_: step_coder.StepCoder, payload: bytes, kept: np.ndarray,
+                   fill_symbol: int = 0) -> tuple[np.ndarray, float]:
+  """The inverse of `encode_symbols`: (symbols (K, h, w) int32 with `fill_symbol` where not kept, seconds
+  spent in the rANS decoder). Raises CodecError on a corrupt payload."""
+  keeps = _per_step(kept, coder_.schedule)
+  coder_s = [0.0]
+
+  def source(step, logits, freqs):
+    t = time.perf_counter()
+    keep = keeps[step]
+    if keep.all():
+      sym = dec.decode(freqs)
+    else:
+      sym = np.full(len(keep), fill_symbol, np.int32)
+      if keep.any():
+        sym[keep] = dec.decode(freqs[keep])
+    coder_s[0] += time.perf_counter() - t
+    return sym
+
+  try:
+    dec = coder.Decoder(payload)
+    symbols = coder_.run(source)
+    dec.finish()
+  except coder.CoderError as e:
+    raise CodecError(f"corrupt payload: {e}") from e
+  return symbols, coder_s[0]
+
+
+@dataclasses.dataclass
 class CompressResult:
   data: bytes
   bpp_real: float        # 8 * len(data) / (H * W), original pixels
@@ -158,30 +227,23 @@ class Codec:
     params = variables["params"]
     self._ae_vars = {"params": params["autoencoder"], "batch_stats": variables["batch_stats"]}
     self._ctx_params = params["context"]
-    self.centers = np.asarray(quantizer_centers(params["autoencoder"].get("quant"), config.model.quantizer))
-    self.masked_symbol = masked_symbol(config.model.quantizer, self.centers)
-    self.trimmed = config.model.importance != "none"  # payload 0 codes the counts; else all K kept
-    self._wavefront: dict[tuple, WavefrontCoder | SubblockCoder] = {}
+    self.centers = np.asarray(symbol_values(config.model, params["autoencoder"]))
+    self.masked_symbol = masked_symbol(self.centers)
+    self.trimmed = importance_part(config.model).codes_counts  # payload 0 codes the counts; else all K kept
+    self._coders: dict[tuple, step_coder.StepCoder] = {}
     self._encode = jax.jit(lambda v, x: self._ae.apply(v, x, train=False, method="encode"))
     self._decode = jax.jit(lambda v, z: self._ae.apply(v, z, train=False, method="decode"))
-    self._logits = jax.jit(lambda p, vol: self._ctx.apply({"params": p}, vol, self.centers[0],
-                                                          **context_kwargs(self._ctx, self.centers)))
+    self._logits = jax.jit(lambda p, vol: self._ctx.apply({"params": p}, vol, self.centers[0], self.centers))
 
   @classmethod
   def load(cls, spec: str) -> "Codec":
     config, variables = zoo.load(spec)
     return cls(config, variables, name=spec)
 
-  def _coder(self, shape) -> WavefrontCoder | SubblockCoder:
-    if shape not in self._wavefront:
-      c = self.config.model.context
-      if c.name in ("ccn", "ccn_gmm"):
-        head = gmm_head(self.centers) if c.name == "ccn_gmm" else None
-        self._wavefront[shape] = SubblockCoder(self._ctx_params, self.centers, shape, c.get("spatial_codes", 1),
-                                               head)
-      else:
-        self._wavefront[shape] = WavefrontCoder(self._ctx_params, self.centers, shape, tuple(c.kernel_size))
-    return self._wavefront[shape]
+  def _coder(self, shape) -> step_coder.StepCoder:
+    if shape not in self._coders:
+      self._coders[shape] = self._ctx.step_coder(self._ctx_params, self.centers, shape)
+    return self._coders[shape]
 
   def analyze(self, image: np.ndarray) -> dict:
     """Encoder outputs for an (H, W, 3) uint8 image: symbols (K, h, w), counts (h, w) (kept channels),
@@ -224,36 +286,14 @@ class Codec:
     a = self.analyze(image)
     t1 = time.perf_counter()
     symbols, counts = a["symbols"], a["counts"]
-    kept = kept_mask(counts, symbols.shape[0])
-    tables, ordered, kept_logits = [], [], []
-
-    wf = self._coder(symbols.shape)
-    keeps = _per_step(kept, wf.schedule)
-    step_symbols = _per_step(symbols, wf.schedule)
-
-    def source(step, logits, freqs):
-      keep, sym = keeps[step], step_symbols[step]
-      if keep.all():  # no copies
-        tables.append(freqs)
-        ordered.append(sym)
-        kept_logits.append(logits)
-      else:
-        tables.append(freqs[keep])
-        ordered.append(sym[keep])
-        kept_logits.append(logits[keep])
-      return sym
-
-    wf.run(source)
+    coded = encode_symbols(self._coder(symbols.shape), symbols, kept_mask(counts, symbols.shape[0]))
     t2 = time.perf_counter()
-    freqs, ordered = np.concatenate(tables), np.concatenate(ordered)
-    # The cross-entropy estimate from the logits the wavefront pass already computed (they equal the
-    # parallel pass's up to float rounding): no second context-model pass.
-    z = np.concatenate(kept_logits).astype(np.float64)
-    z -= z.max(axis=-1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    bits_est = float(-np.sum(log_p[np.arange(len(ordered)), ordered]) / np.log(2))
-    payloads = [encode_counts(counts) if self.trimmed else b"", coder.encode(ordered, freqs)]
+    # The cross-entropy estimate from the logits the step coder already computed (they equal the parallel
+    # pass's up to float rounding): no second context-model pass.
+    bits_est = coded.estimate_bits()
+    payloads = [encode_counts(counts) if self.trimmed else b"", coded.payload]
     t3 = time.perf_counter()
+    t2 -= coded.coder_s
     H, W = a["size"]
     header = bitstream.Header(model_id=self.model_id, system=self.config.system, image_height=H,
                               image_width=W, pad_bottom=a["pad"][0], pad_right=a["pad"][1],
@@ -261,9 +301,9 @@ class Codec:
     data = bitstream.pack(header, payloads)
     return CompressResult(
         data=data, bpp_real=8 * len(data) / (H * W), bpp_est=bits_est / (H * W),
-        bits_ideal=probabilities.ideal_bits(freqs, ordered),
+        bits_ideal=probabilities.ideal_bits(coded.freqs, coded.symbols),
         timings=dict(analysis_s=t1 - t0, context_s=t2 - t1, coder_s=t3 - t2),
-        coded_symbols=len(ordered), mask_bytes=len(payloads[0]))
+        coded_symbols=len(coded.symbols), mask_bytes=len(payloads[0]))
 
   def decompress_symbols(self, data: bytes) -> tuple[bitstream.Header, np.ndarray, dict]:
     header, payloads = bitstream.unpack(data)
@@ -283,30 +323,8 @@ class Codec:
       raise CodecError("corrupt file: mask counts for a model without importance map")
     else:
       counts = np.full((h, w), K, np.int32)
-    wf = self._coder(shape)
-    t = time.perf_counter()
-    keeps = _per_step(kept_mask(counts, K), wf.schedule)
-    coder_s = [time.perf_counter() - t]
-
-    def source(step, logits, freqs):
-      t = time.perf_counter()
-      keep = keeps[step]
-      if keep.all():
-        sym = dec.decode(freqs)
-      else:
-        sym = np.full(len(keep), self.masked_symbol, np.int32)
-        if keep.any():
-          sym[keep] = dec.decode(freqs[keep])
-      coder_s[0] += time.perf_counter() - t
-      return sym
-
-    try:
-      dec = coder.Decoder(payloads[1])
-      symbols = wf.run(source)
-      dec.finish()
-    except coder.CoderError as e:
-      raise CodecError(f"corrupt payload: {e}") from e
-    return header, symbols, dict(context_s=time.perf_counter() - t0 - coder_s[0], coder_s=coder_s[0])
+    symbols, coder_s = decode_symbols(self._coder(shape), payloads[1], kept_mask(counts, K), self.masked_symbol)
+    return header, symbols, dict(context_s=time.perf_counter() - t0 - coder_s, coder_s=coder_s)
 
   def decompress(self, data: bytes) -> np.ndarray:
     """.jcomp bytes -> (H, W, 3) uint8."""

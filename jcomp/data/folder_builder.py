@@ -3,40 +3,21 @@
 The dataset is built once (array_record files, readable by `tfds.data_source` without TensorFlow) into
 `<data_dir>/jcomp_image_folder/<config name>/`, where the config name is a hash of the sorted file list, so
 a changed folder builds a new version and never overwrites an old one. One split, 'train', holds every
-image in sorted path order: slice it for held-out sets ('train[:900]', 'train[900:]'). Images are stored as
-the files' own encoded bytes (no re-encoding; decoded with Pillow); unreadable files are skipped with a warning at build time.
+image in sorted path order (`jcomp.data.images.list_images`, subfolders included): slice it for held-out sets
+('train[:900]', 'train[900:]'). Images are stored as the files' own encoded bytes (no re-encoding; decoded with
+`jcomp.data.images.decode_image`); unreadable files are skipped with a warning at build time.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
-import io
 import logging
 import os
 
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
-
-
-def list_images(path_or_glob: str) -> list[str]:
-  """Sorted image files of a folder (recursive) or a glob pattern. Raises FileNotFoundError if none."""
-  if os.path.isdir(path_or_glob):
-    files = [os.path.join(r, f) for r, _, fs in os.walk(path_or_glob) for f in fs]
-  else:
-    files = glob.glob(path_or_glob, recursive=True)
-  files = sorted(f for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
-  if not files:
-    raise FileNotFoundError(f"no images found at {path_or_glob!r} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-  return files
-
-
-def _decode_rgb(data: bytes) -> np.ndarray:
-  with Image.open(io.BytesIO(data)) as im:
-    return np.asarray(im.convert("RGB"))
+from jcomp.data import images
 
 
 class ImageFolder(tfds.core.GeneratorBasedBuilder):
@@ -70,7 +51,7 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder):
     for i, f in enumerate(self._files):
       try:
         data = open(f, "rb").read()
-        height, width = _decode_rgb(data).shape[:2]
+        height, width = images.decode_image(data).shape[:2]
       except Exception as e:  # unreadable image: skip with a warning, keep building.
         logging.warning("skipping unreadable image %s: %s", f, e)
         skipped += 1
@@ -82,12 +63,14 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder):
 
 def decode_record(record: dict) -> np.ndarray:
   """A record of this builder -> (H, W, 3) uint8 RGB."""
-  return _decode_rgb(np.asarray(record["image_bytes"]).tobytes())
+  return images.decode_image(np.asarray(record["image_bytes"]).tobytes())
 
 
 def build(path_or_glob: str, data_dir: str | None = None) -> ImageFolder:
   """Builds (once) and returns the TFDS builder for the images at `path_or_glob`."""
-  files = list_images(path_or_glob)
+  files = images.list_images(path_or_glob, recursive=True)
+  if not files:
+    raise FileNotFoundError(f"no images found at {path_or_glob!r} (looked for {', '.join(images.IMAGE_SUFFIXES)})")
   builder = ImageFolder(files=files, data_dir=data_dir or None)
   if not builder.is_prepared():
     builder.download_and_prepare(file_format="array_record")

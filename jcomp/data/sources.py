@@ -2,6 +2,8 @@
 
 Sources (`config.data.source`):
   'synthetic'            procedural images shipped as code (`synthetic_images`): no data, no network.
+  'synthetic_codes'      binary codes (H, W, layers x bits) of `synthetic_codes`, shape `data.code_shape`.
+  'codes:FOLDER'         binary codes, one .npz (key `codes`) per example, split like a folder of images.
   'tfds:NAME'            a registered TFDS dataset read with `tfds.data_source` (e.g. 'tfds:imagenet2012'
                          with `data.manual_dir` holding the ImageNet tars; prepared on first use).
   a folder or a glob     built once into a TFDS dataset by `folder_builder.ImageFolder`, then read the same way.
@@ -17,13 +19,14 @@ are padded by reflection (not skipped), so every example of the split is used.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import queue
 import threading
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from jcomp.data import folder_builder
+from jcomp.data import folder_builder, synthetic_codes
 from jcomp.data.synthetic_images import SyntheticImages
 
 
@@ -50,10 +53,19 @@ class _Decoded(Sequence):
     return image[..., :3]
 
 
-def open_source(source: str, split: str, data_dir: str = "", manual_dir: str = "") -> Sequence[np.ndarray]:
-  """A random-access sequence of (H, W, 3) uint8 images. Raises DataError with a one-line reason."""
+def open_source(source: str, split: str, data_dir: str = "", manual_dir: str = "",
+                code_shape: tuple[int, int, int, int] | None = None) -> Sequence[np.ndarray]:
+  """A random-access sequence of (H, W, 3) uint8 images, or (H, W, D) binary codes for the code sources
+  (`code_shape` = (height, width, layers, bits per layer) of 'synthetic_codes'). Raises DataError with a
+  one-line reason."""
   if source == "synthetic":
     return SyntheticImages(split.split("[")[0])
+  if source == "synthetic_codes":
+    if code_shape is None:
+      raise DataError("the source 'synthetic_codes' needs data.code_shape = (height, width, layers, bits)")
+    return synthetic_codes.SyntheticCodes(split, *code_shape)
+  if source.startswith("codes:"):
+    return _CodeFolder(source[len("codes:"):], split)
   if source.startswith("tfds:"):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     name = source[len("tfds:"):]
@@ -79,6 +91,47 @@ def open_source(source: str, split: str, data_dir: str = "", manual_dir: str = "
   if len(records) == 0:
     raise DataError(f"split {split!r} of {source!r} is empty")
   return _Decoded(records, folder_builder.decode_record)
+
+
+class _CodeFolder(Sequence):
+  """The .npz codes of a folder (sorted), sliced by a split 'train', 'train[:90%]', 'train[90%:]' or
+  'train[A:B]' (examples)."""
+
+  def __init__(self, folder: str, split: str):
+    import glob  # pylint: disable=g-import-not-at-top
+    files = sorted(glob.glob(os.path.join(folder, "*.npz")))
+    if not files:
+      raise DataError(f"no .npz codes in {folder!r}")
+    self._files = files[_split_slice(split, len(files))]
+    if not self._files:
+      raise DataError(f"split {split!r} of {folder!r} is empty")
+
+  def __len__(self):
+    return len(self._files)
+
+  def __getitem__(self, i):
+    try:
+      return synthetic_codes.load_codes(self._files[i])
+    except ValueError as e:
+      raise DataError(str(e)) from e
+
+
+def _split_slice(split: str, n: int) -> slice:
+  """'train' -> all; 'train[a:b]' with a, b examples or percentages of n."""
+  name, _, rest = split.partition("[")
+  if not rest:
+    return slice(None)
+  lo, _, hi = rest.rstrip("]").partition(":")
+
+  def bound(v: str):
+    if not v:
+      return None
+    return round(n * float(v[:-1]) / 100) if v.endswith("%") else int(v)
+
+  try:
+    return slice(bound(lo), bound(hi))
+  except ValueError as e:
+    raise DataError(f"bad split {split!r}") from e
 
 
 def crop(image: np.ndarray, size: int, top: int, left: int) -> np.ndarray:

@@ -21,20 +21,19 @@ early layers are biased towards 0 (tau), and later layers are less predictable (
 noise, weaker coupling, no bias), as in real progressive codes where the last iterations code near-random
 residuals.
 
-  python -m jcomp.data.synthetic_codes --count=16 --out=DIR [--height=32 --width=32 --layer-depth=4
-      --layers=4 --seed=0]                      # DIR/sample_00000.npz ... (sample i from seed + i)
-  python -m jcomp.data.synthetic_codes --single --out=FILE.npz [--seed=0]
+  jcomp synthetic-codes --count=16 --out=DIR [--height=32 --width=32 --layer-depth=4 --layers=4 --seed=0]
+                                                # DIR/sample_00000.npz ... (sample i from seed + i)
 
-Each file holds one array, key `codes`, uint8 (H, W, D) in {0, 1}. Training draws samples in memory with
-`generate` from seeds >= TRAIN_SEED_BASE, so files written with seeds below it are held out.
+Each file holds one array, key `codes`, uint8 (H, W, D) in {0, 1}. Training draws samples in memory
+(`SyntheticCodes`, the data source 'synthetic_codes') from seeds >= TRAIN_SEED_BASE, so files written with
+seeds below it are held out.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
-import sys
+from typing import Sequence
 
 import numpy as np
 
@@ -110,6 +109,38 @@ def generate_batch(seeds, height: int = 32, width: int = 32, layer_depth: int = 
   return np.stack([generate(int(s), height, width, layer_depth, layers) for s in seeds])
 
 
+class SyntheticCodes(Sequence):
+  """A data source of `generate` codes (H, W, N K) uint8: split 'train' draws example i from seed
+  TRAIN_SEED_BASE + i (2**20 examples), any other split is the held-out seeds 0, 1, ... (1,000 examples)."""
+
+  def __init__(self, split: str, height: int, width: int, layers: int, layer_depth: int):
+    self._train = split.split("[")[0] == "train"
+    self._shape = (height, width, layer_depth, layers)
+
+  def __len__(self) -> int:
+    return 1 << 20 if self._train else 1000
+
+  def __getitem__(self, i: int) -> np.ndarray:
+    if not 0 <= i < len(self):
+      raise IndexError(i)
+    return generate((TRAIN_SEED_BASE if self._train else 0) + int(i), *self._shape)
+
+
+def load_codes(path: str) -> np.ndarray:
+  """Codes (H, W, D) uint8 in {0, 1} from an .npz (key `codes`; a leading batch axis of 1 is dropped)."""
+  with np.load(path) as f:
+    if "codes" not in f:
+      raise ValueError(f"{path!r} has no array 'codes' (keys: {sorted(f.keys())})")
+    codes = np.asarray(f["codes"])
+  if codes.ndim == 4 and codes.shape[0] == 1:
+    codes = codes[0]
+  if codes.ndim != 3:
+    raise ValueError(f"{path!r}: codes must have shape (H, W, D), got {codes.shape}")
+  if codes.dtype.kind not in "biu" or (codes.size and (codes.min() < 0 or codes.max() > 1)):
+    raise ValueError(f"{path!r}: codes must be integers in {{0, 1}}")
+  return codes.astype(np.uint8)
+
+
 def save(path: str, codes: np.ndarray) -> None:
   """Writes codes (H, W, D) in {0, 1} to `path` (.npz, key `codes`, uint8)."""
   directory = os.path.dirname(os.path.abspath(path))
@@ -117,29 +148,12 @@ def save(path: str, codes: np.ndarray) -> None:
   np.savez_compressed(path, codes=np.asarray(codes, np.uint8))
 
 
-def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="python -m jcomp.data.synthetic_codes", description=__doc__.split("\n")[0])
-  p.add_argument("--out", required=True, help="output folder (or the .npz file with --single)")
-  p.add_argument("--count", type=int, default=1, help="number of samples (sample i uses seed + i)")
-  p.add_argument("--single", action="store_true", help="write one sample to the file --out")
-  p.add_argument("--seed", type=int, default=0, help=f"first seed (< {TRAIN_SEED_BASE}: held out)")
-  p.add_argument("--height", type=int, default=32)
-  p.add_argument("--width", type=int, default=32)
-  p.add_argument("--layer-depth", type=int, default=4, help="bits per layer, K")
-  p.add_argument("--layers", type=int, default=4, help="number of layers, N")
-  a = p.parse_args(argv)
-  shape = (a.height, a.width, a.layer_depth, a.layers)
-  if a.single:
-    save(a.out, generate(a.seed, *shape))
-    print(f"wrote {a.out}")
-    return 0
-  if a.count < 1:
-    p.error("--count must be >= 1")
-  for i in range(a.count):
-    save(os.path.join(a.out, f"sample_{i:05d}.npz"), generate(a.seed + i, *shape))
-  print(f"wrote {a.count} samples of shape ({a.height}, {a.width}, {a.layers * a.layer_depth}) to {a.out}")
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())
+def write_samples(out: str, count: int, seed: int = 0, height: int = 32, width: int = 32, layer_depth: int = 4,
+                  layers: int = 4) -> list[str]:
+  """Writes samples seed .. seed + count - 1 as out/sample_00000.npz ...; returns the paths."""
+  if count < 1:
+    raise ValueError("count must be >= 1")
+  paths = [os.path.join(out, f"sample_{i:05d}.npz") for i in range(count)]
+  for i, path in enumerate(paths):
+    save(path, generate(seed + i, height, width, layer_depth, layers))
+  return paths

@@ -33,6 +33,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from jcomp.data.images import decode_image
+
 CODEC_NAMES = ("jpeg420", "jpeg444", "jpeg2000", "webp", "avif", "hevc", "hevc444", "jxl")
 
 
@@ -82,11 +84,6 @@ def _pillow_encoder(fmt: str, quality_key: str = "quality",
   return encode
 
 
-def _pillow_decode(data: bytes) -> np.ndarray:
-  with Image.open(io.BytesIO(data)) as im:
-    return np.asarray(im.convert("RGB"))
-
-
 def _encode_jpeg2000(img: np.ndarray, target_bpp: float) -> bytes:
   buf = io.BytesIO()
   # "rates" are compression ratios relative to 24 bits per pixel (3 components x 8 bits).
@@ -123,7 +120,7 @@ def _encode_jxl(img: np.ndarray, quality) -> bytes:
 
 def _decode_jxl(data: bytes) -> np.ndarray:
   import pillow_jxl  # pylint: disable=g-import-not-at-top,unused-import
-  return _pillow_decode(data)
+  return decode_image(data)
 
 
 def _registry() -> dict[str, ImageCodec]:
@@ -131,16 +128,16 @@ def _registry() -> dict[str, ImageCodec]:
   hevc_q = (10, 15, 20, 25, 30, 35, 40, 45, 50, 60)
   return {c.name: c for c in (
       ImageCodec("jpeg420", jpeg_q, "JPEG 4:2:0 (libjpeg via Pillow)",
-                 _pillow_encoder("JPEG", subsampling=2), _pillow_decode),
+                 _pillow_encoder("JPEG", subsampling=2), decode_image),
       ImageCodec("jpeg444", jpeg_q, "JPEG 4:4:4 (libjpeg via Pillow)",
-                 _pillow_encoder("JPEG", subsampling=0), _pillow_decode),
+                 _pillow_encoder("JPEG", subsampling=0), decode_image),
       ImageCodec("jpeg2000", (0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0),
-                 "JPEG 2000 (OpenJPEG via Pillow, 9/7 + ICT)", _encode_jpeg2000, _pillow_decode,
+                 "JPEG 2000 (OpenJPEG via Pillow, 9/7 + ICT)", _encode_jpeg2000, decode_image,
                  setting_format="{}bpp"),
       ImageCodec("webp", (0, 2, 5, 10, 20, 35, 50, 70, 85, 95), "WebP (libwebp via Pillow)",
-                 _pillow_encoder("WEBP", method=4), _pillow_decode),
+                 _pillow_encoder("WEBP", method=4), decode_image),
       ImageCodec("avif", (10, 20, 30, 40, 50, 60, 70, 80, 90), "AVIF 4:2:0 (libavif via Pillow)",
-                 _pillow_encoder("AVIF", subsampling="4:2:0", speed=6), _pillow_decode),
+                 _pillow_encoder("AVIF", subsampling="4:2:0", speed=6), decode_image),
       ImageCodec("hevc", hevc_q,
                  "HEVC intra 4:2:0 in HEIF (x265 via pillow_heif)", _heif_encoder(420), _heif_decode),
       ImageCodec("hevc444", hevc_q,

@@ -1,34 +1,30 @@
 """Rate–distortion evaluation: really encode and decode a set of images with classical codecs and
-learned models, measure real bpp, MS-SSIM and PSNR, and write per-image rows, averaged curves (the
-paper's bpp-grid rule, `aggregate.py`), BD-rates (`bd_rate.py`) and plots (`plots.py`).
+learned models, measure real bpp, MS-SSIM and PSNR per image, and keep the rows (`report.py` turns them into
+curves, BD-rates and plots).
 
-    python -m jcomp.eval --images=DIR_OR_GLOB_OR_tfds:NAME[:SPLIT] --out=DIR \
+    jcomp eval --images=DIR_OR_GLOB_OR_tfds:NAME[:SPLIT] --out=DIR \
         [--codecs=jpeg420,webp,...|none] [--models=mentzer2018-med,model:SPEC,...] [--save] \
         [--max-images=N] [--sweep=webp=10,50,90] [--anchors=auto|none|NAME,...]
 
-Outputs in `--out`:
+The store, in `--out`:
   per_image.csv   one row per (method, setting, image), appended and flushed one at a time; a re-run
                   skips the rows already there (resumable). bpp = 8·bytes / (H·W of the original).
   models.json     the model id behind each learned (method, setting): a re-run with another model under
                   the same name (retrained) is refused instead of keeping the old model's rows.
-  summary.json    per method: averaged curve (bpp grid, mean MS-SSIM, MS-SSIM dB of it, mean PSNR,
-                  n_images) and plain means per setting; anchors; the BD-rate tables.
-  bd_rate.md      BD-rate of every method vs. every other, on MS-SSIM dB and on PSNR.
-  rd_ms_ssim.png, rd_ms_ssim_db.png, rd_psnr.png
   recon/<method>/<setting>/<image>.png   with --save.
+After each run `report.write_summaries` adds summary.json, bd_rate.md and rd_*.png, computed from all rows in
+per_image.csv, earlier runs' included.
 
 Learned models are named `model:SPEC` or by a plain name that is not a codec, and are loaded with
 `jcomp.coding.codec.load_codec(SPEC)`; a loaded codec named `<system>-<rate>` (the zoo's convention,
 e.g. "mentzer2018-med") becomes method `<system>`, setting `<rate>`, so the models of one system form
-one curve. Summaries are computed from all rows in per_image.csv, including earlier runs'.
+one curve.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
-import glob
 import io
 import json
 import math
@@ -43,15 +39,12 @@ import numpy as np
 from PIL import Image
 
 from jcomp import metrics as metrics_lib
-from jcomp.eval import aggregate
-from jcomp.eval import anchors as anchors_lib
-from jcomp.eval import bd_rate as bd_rate_lib
+from jcomp.data import images as images_lib
 from jcomp.eval import codecs as codecs_lib
+from jcomp.eval import report
 
 CSV_COLUMNS = ("method", "setting", "image", "height", "width", "bpp_real", "bpp_est", "ms_ssim",
                "ms_ssim_db", "psnr", "encode_s", "decode_s")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
-BD_METRICS = ("ms_ssim_db", "psnr")
 
 
 class EvalError(Exception):
@@ -73,33 +66,15 @@ class ImageRef:
   load: Callable[[], np.ndarray]
 
 
-def _load_file(path: pathlib.Path) -> np.ndarray:
-  with Image.open(path) as im:
-    return np.asarray(im.convert("RGB"))
-
-
-def list_images(spec: str, max_images: int | None = None) -> list[ImageRef]:
-  """The images named by `spec`: a folder (its image files, sorted), a glob, a single file, or
-  `tfds:NAME[:SPLIT]` (default split "test"). At most `max_images` (the first ones)."""
+def image_refs(spec: str, max_images: int | None = None) -> list[ImageRef]:
+  """The images named by `spec`: a folder (its image files, sorted), a glob, a single file
+  (`jcomp.data.images.list_images`), or `tfds:NAME[:SPLIT]` (default split "test"). At most `max_images`
+  (the first ones). Files are named by their path below the folder they all share."""
   if spec.startswith("tfds:"):
-    refs = _tfds_images(spec, max_images)
-  else:
-    if any(ch in spec for ch in "*?["):
-      paths = [pathlib.Path(p) for p in sorted(glob.glob(spec, recursive=True))]
-      paths = [p for p in paths if p.is_file()]
-    elif os.path.isdir(spec):
-      paths = sorted(p for p in pathlib.Path(spec).iterdir()
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    elif os.path.isfile(spec):
-      paths = [pathlib.Path(spec)]
-    else:
-      paths = []
-    if max_images is not None:
-      paths = paths[:max_images]
-    root = pathlib.Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else None
-    refs = [ImageRef(str(p.relative_to(root)) if root else p.name,
-                     (lambda p=p: _load_file(p))) for p in paths]
-  return refs
+    return _tfds_images(spec, max_images)
+  paths = [pathlib.Path(p) for p in images_lib.list_images(spec, max_images)]
+  root = pathlib.Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else None
+  return [ImageRef(str(p.relative_to(root)), (lambda p=p: images_lib.read_image(p))) for p in paths]
 
 
 def _tfds_images(spec: str, max_images: int | None) -> list[ImageRef]:
@@ -298,7 +273,7 @@ def run_eval(methods: Sequence[str], images: str, out_dir: str | os.PathLike, sa
              max_images: int | None = None, codec_loader: Callable[[str], Any] | None = None,
              qualities: Mapping[str, Sequence[Any]] | None = None, anchors: str = "auto",
              progress: bool = True) -> EvalResult:
-  """Evaluates `methods` on `images`, appending to `out_dir/per_image.csv`, then writes summaries.
+  """Evaluates `methods` on `images`, appending to `out_dir/per_image.csv`, then writes the report.
 
   Args:
     methods: codec names (see `codecs.CODEC_NAMES`; unavailable ones are skipped with a notice) and
@@ -317,13 +292,17 @@ def run_eval(methods: Sequence[str], images: str, out_dir: str | os.PathLike, sa
   Returns:
     An EvalResult.
   Raises:
-    EvalError: no images, no usable method, an unknown codec or model.
+    EvalError: no images, no usable method, an unknown codec, model or anchor (before any row is written).
   """
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
 
-  refs = list_images(images, max_images)
+  refs = image_refs(images, max_images)
   if not refs:
     raise EvalError(f"No images found for --images={images!r}.")
+  try:
+    anchor_list = report.select_anchors(anchors, images, [r.name for r in refs])
+  except ValueError as e:
+    raise EvalError(str(e)) from e
   resolved = _resolve_methods(methods, codec_loader, qualities)
   if not resolved:
     raise EvalError("No method to evaluate (no available codec and no model).")
@@ -393,8 +372,7 @@ def run_eval(methods: Sequence[str], images: str, out_dir: str | os.PathLike, sa
         bar.update(1)
   bar.close()
 
-  summary = write_summaries(out_dir, images=images, anchors=anchors,
-                            image_names=[r.name for r in refs])
+  summary = report.write_summaries(out_dir, read_rows(csv_path), images, anchor_list)
   result = EvalResult(out_dir, written, present, unreadable, failed, summary)
   msg = f"{written} rows written ({present} already present) to {csv_path}."
   if unreadable:
@@ -420,149 +398,30 @@ def _save_recon(out_dir: pathlib.Path, method: str, setting: str, image: str,
 
 
 # ----------------------------------------------------------------------------------------------
-# Summaries.
+# Command-line values.
 
 
-def _detect_dataset(images: str, image_names: Sequence[str]) -> str:
-  """"kodak" if the set looks like Kodak (its name says so, or every file is kodimNN), else ""."""
-  if "kodak" in images.lower():
-    return "kodak"
-  if image_names and all(re.match(r"kodim\d+\.", pathlib.PurePath(n).name) for n in image_names):
-    return "kodak"
-  return ""
+def methods_from_flags(codecs: str, models: str) -> list[str]:
+  """`jcomp eval`'s --codecs ("all": every available codec, "none", or names) and --models (comma-separated)
+  -> the `methods` of `run_eval`. Raises EvalError on an unknown codec name."""
+  codec_arg = codecs.strip().lower()
+  if codec_arg == "all":
+    codec_names = [c.name for c in codecs_lib.available_codecs()]
+  elif codec_arg in ("none", ""):
+    codec_names = []
+  else:
+    codec_names = [c.strip() for c in codecs.split(",") if c.strip()]
+    unknown = [c for c in codec_names if not codecs_lib.is_codec_name(c)]
+    if unknown:
+      raise EvalError(f"Unknown codec(s) {', '.join(map(repr, unknown))}; choices: "
+                      f"{', '.join(codecs_lib.CODEC_NAMES)}.")
+  names = [m.strip() for m in models.split(",") if m.strip()]
+  return codec_names + [m if m.startswith("model:") or not codecs_lib.is_codec_name(m) else f"model:{m}"
+                        for m in names]
 
 
-def _select_anchors(anchors: str, images: str,
-                    image_names: Sequence[str]) -> list[anchors_lib.Anchor]:
-  if anchors == "none":
-    return []
-  if anchors == "auto":
-    dataset = _detect_dataset(images, image_names)
-    return anchors_lib.anchors_for(dataset) if dataset else []
-  try:
-    return [anchors_lib.load_anchor(n.strip()) for n in anchors.split(",") if n.strip()]
-  except ValueError as e:
-    raise EvalError(str(e)) from e
-
-
-def _json_safe(v: Any) -> Any:
-  if isinstance(v, float):
-    return v if math.isfinite(v) else None
-  if isinstance(v, dict):
-    return {k: _json_safe(x) for k, x in v.items()}
-  if isinstance(v, (list, tuple)):
-    return [_json_safe(x) for x in v]
-  return v
-
-
-def _bd_curve(curve: aggregate.Curve | None, means: Mapping[str, Mapping[str, float]] | None,
-              metric: str) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
-  """The points a method enters the BD-rate table with: its averaged curve where it has >= 2 grid
-  points, else its per-setting means."""
-  if curve is not None and metric in curve.values and curve.bpp.size >= 2:
-    return (curve.bpp, curve.values[metric]), "grid"
-  if means:
-    pts = [(s["bpp_real"], s.get(metric, math.nan)) for s in means.values()]
-    pts = [p for p in pts if all(math.isfinite(v) for v in p)]
-    if len(pts) >= 2:
-      b, v = zip(*sorted(pts))
-      return (np.asarray(b), np.asarray(v)), "setting means"
-  return None, ""
-
-
-def write_summaries(out_dir: str | os.PathLike, images: str = "", anchors: str = "auto",
-                    image_names: Sequence[str] = ()) -> dict[str, Any]:
-  """From out_dir/per_image.csv: writes summary.json, bd_rate.md and the RD plots; returns the
-  summary dict."""
-  from jcomp.eval import plots  # pylint: disable=g-import-not-at-top
-
-  out_dir = pathlib.Path(out_dir)
-  rows = read_rows(out_dir / "per_image.csv")
-  curves = aggregate.aggregate_rows(rows)
-  means = aggregate.setting_means(rows)
-  kinds = {m: ("classical" if codecs_lib.is_codec_name(m) else "learned")
-           for m in set(curves) | set(means)}
-  anchor_list = _select_anchors(anchors, images, image_names)
-  all_curves = dict(curves)
-  for a in anchor_list:
-    all_curves[a.label] = plots.anchor_curve(a.bpp, a.metrics)
-    kinds[a.label] = "anchor"
-
-  bd_tables, bd_sources = {}, {}
-  for metric in BD_METRICS:
-    pts = {}
-    for method in sorted(kinds, key=lambda m: ({"classical": 0, "learned": 1}.get(kinds[m], 2), m)):
-      p, source = _bd_curve(all_curves.get(method), means.get(method), metric)
-      if p is not None:
-        pts[method] = p
-        bd_sources[method] = source
-    bd_tables[metric] = bd_rate_lib.bd_rate_table(pts)
-
-  n_images = len({r["image"] for r in rows})
-  summary = {
-      "images": images,
-      "n_images": n_images,
-      "grid_step_bpp": aggregate.GRID_STEP_BPP,
-      "methods": {},
-      "bd_rate": {"convention": "bd_rate[metric][method][reference]: % rate of method vs reference",
-                  **bd_tables},
-      "bd_rate_points": bd_sources,
-  }
-  for method in sorted(kinds):
-    entry: dict[str, Any] = {"kind": kinds[method]}
-    if method in all_curves:
-      entry["curve"] = all_curves[method].to_json()
-      if kinds[method] == "anchor":
-        del entry["curve"]["n_images"]
-    if method in means:
-      entry["settings"] = means[method]
-    src = next((a for a in anchor_list if a.label == method), None)
-    if src is not None:
-      entry["source"] = src.source
-      entry["dataset"] = src.dataset
-    summary["methods"][method] = entry
-  summary = _json_safe(summary)
-  (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-  (out_dir / "bd_rate.md").write_text(_bd_markdown(bd_tables, bd_sources, n_images, images))
-  plots.save_rd_plots(all_curves, out_dir, kinds=kinds, setting_means=means,
-                      title=f"{_display_name(images)} ({n_images} images)")
-  return summary
-
-
-def _display_name(images: str) -> str:
-  """A short name for the image set: the folder's name, the glob's pattern, or the TFDS spec."""
-  if not images or images.startswith("tfds:"):
-    return images or "images"
-  p = pathlib.PurePath(images)
-  return p.name if p.name else images
-
-
-def _bd_markdown(tables: Mapping[str, Mapping[str, Mapping[str, float]]],
-                 sources: Mapping[str, str], n_images: int, images: str) -> str:
-  parts = [
-      "# BD-rate",
-      "",
-      f"Images: {_display_name(images)} ({n_images}). Cell = BD-rate of the row method relative to "
-      "the column method (negative: the row method needs fewer bits for equal quality); log-rate PCHIP over the "
-      "overlapping metric range; \"–\" where the ranges do not overlap. Curves are the paper's "
-      "bpp-grid averages (methods with fewer than two grid points enter with their per-setting "
-      "means); MS-SSIM dB is the dB of the mean MS-SSIM.",
-      "",
-  ]
-  for metric, table in tables.items():
-    parts.append(bd_rate_lib.table_to_markdown(
-        table, {"ms_ssim_db": "MS-SSIM (dB)", "psnr": "PSNR (dB)"}.get(metric, metric)))
-  via = [m for m, s in sources.items() if s == "setting means"]
-  if via:
-    parts.append(f"Entered with per-setting means: {', '.join(via)}.\n")
-  return "\n".join(parts)
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line.
-
-
-def _parse_sweeps(items: Sequence[str] | None) -> dict[str, list[float]]:
+def parse_sweeps(items: Sequence[str] | None) -> dict[str, list[float]]:
+  """["webp=10,50,90", ...] (`--sweep`) -> {"webp": [10, 50, 90]}: `qualities` of `run_eval`."""
   out = {}
   for item in items or ():
     name, sep, values = item.partition("=")
@@ -578,56 +437,3 @@ def _parse_sweeps(items: Sequence[str] | None) -> dict[str, list[float]]:
 def _number(v: str) -> float | int:
   f = float(v)
   return int(f) if f.is_integer() and "." not in v else f
-
-
-def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
-      prog="python -m jcomp.eval",
-      description="Rate–distortion evaluation of classical codecs and learned models.")
-  p.add_argument("--images", required=True, help="folder, glob, image file, or tfds:NAME[:SPLIT]")
-  p.add_argument("--out", required=True, help="output folder (resumable)")
-  p.add_argument("--codecs", default="all",
-                 help=f"comma-separated among {','.join(codecs_lib.CODEC_NAMES)}; 'all' "
-                 "(default: every available one) or 'none'")
-  p.add_argument("--models", default="", help="comma-separated learned models (zoo names, model:SPEC)")
-  p.add_argument("--save", action="store_true", help="write reconstructions as PNG under OUT/recon")
-  p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
-  p.add_argument("--sweep", action="append", metavar="CODEC=Q1,Q2,...",
-                 help="override a codec's quality sweep (repeatable)")
-  p.add_argument("--anchors", default="auto",
-                 help="published curves to add: 'auto' (by data set), 'none', or names: "
-                 f"{','.join(anchors_lib.list_anchors())}")
-  p.add_argument("--no-progress", action="store_true", help="no progress bar")
-  return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-  """CLI entry point; returns the exit status (0 ok, 2 on a user error, with a one-line message)."""
-  args = build_parser().parse_args(argv)
-  try:
-    codec_arg = args.codecs.strip().lower()
-    if codec_arg == "all":
-      codec_names = [c.name for c in codecs_lib.available_codecs()]
-    elif codec_arg in ("none", ""):
-      codec_names = []
-    else:
-      codec_names = [c.strip() for c in args.codecs.split(",") if c.strip()]
-      unknown = [c for c in codec_names if not codecs_lib.is_codec_name(c)]
-      if unknown:
-        raise EvalError(f"Unknown codec(s) {', '.join(map(repr, unknown))}; choices: "
-                        f"{', '.join(codecs_lib.CODEC_NAMES)}.")
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    models = [m if m.startswith("model:") or not codecs_lib.is_codec_name(m) else f"model:{m}"
-              for m in models]
-    if args.max_images is not None and args.max_images < 1:
-      raise EvalError("--max-images must be at least 1.")
-    t0 = time.perf_counter()
-    run_eval(codec_names + models, args.images, args.out, save=args.save,
-             max_images=args.max_images, qualities=_parse_sweeps(args.sweep),
-             anchors=args.anchors, progress=not args.no_progress)
-    _notice(f"done in {time.perf_counter() - t0:.0f} s; see {args.out}/bd_rate.md, summary.json, "
-            "rd_*.png.")
-  except EvalError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  return 0

@@ -71,6 +71,20 @@ class ResidualStack(nn.Module):
     return x + h
 
 
+def _transposed_conv(x, features: int, kernel: tuple[int, int], dtype):
+  return nn.ConvTranspose(features, kernel, strides=(2, 2), padding="SAME", dtype=dtype)(x)
+
+
+def _subpixel_conv(x, features: int, kernel: tuple[int, int], dtype):
+  y = nn.Conv(4 * features, kernel, dtype=dtype)(x)
+  b, h, w, _ = y.shape
+  y = y.reshape(b, h, w, 2, 2, features).transpose(0, 1, 3, 2, 4, 5)
+  return y.reshape(b, 2 * h, 2 * w, features)
+
+
+UPSAMPLERS = {"transpose": _transposed_conv, "subpixel": _subpixel_conv}  # paper | ~1.4x faster on CPU
+
+
 class Upsample(nn.Module):
   """Stride-2 upsampling: transposed conv (paper) or sub-pixel conv (conv to 4F + depth-to-space)."""
   features: int
@@ -80,15 +94,9 @@ class Upsample(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    k = (self.kernel_size,) * 2
-    if self.method == "transpose":
-      return nn.ConvTranspose(self.features, k, strides=(2, 2), padding="SAME", dtype=self.dtype)(x)
-    if self.method == "subpixel":
-      y = nn.Conv(4 * self.features, k, dtype=self.dtype)(x)
-      b, h, w, _ = y.shape
-      y = y.reshape(b, h, w, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
-      return y.reshape(b, 2 * h, 2 * w, self.features)
-    raise ValueError(f"unknown upsample method {self.method!r}; choose 'transpose' or 'subpixel'")
+    if self.method not in UPSAMPLERS:
+      raise ValueError(f"unknown upsample method {self.method!r}; choose one of {sorted(UPSAMPLERS)}")
+    return UPSAMPLERS[self.method](x, self.features, (self.kernel_size,) * 2, self.dtype)
 
 
 class Encoder(nn.Module):

@@ -11,17 +11,17 @@ the symbol volume as (B, K, h, w) (`to_volume`). Which parts are used is set by 
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jcomp.models import importance as importance_lib
 from jcomp.models.autoencoder import Decoder, Encoder
-from jcomp.models.quantizer import Binarizer, CentersQuantizer, nearest_center
+from jcomp.models.importance import IMPORTANCE_MAPS
+from jcomp.models.quantizer import QUANTIZERS
 
 
 class Autoencoder(nn.Module):
-  """E, importance map, Q and D. Latent stride 8."""
+  """E, importance map, Q and D. Latent stride 8. The parts are looked up by name in `QUANTIZERS` and
+  `IMPORTANCE_MAPS`."""
   num_channels: int                 # K
   num_centers: int = 6              # L
   quantizer: str = "centers"
@@ -36,54 +36,28 @@ class Autoencoder(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   def setup(self):
-    extra = 1 if self.importance == "mentzer" else 0
+    importance_kw = {"li": dict(levels=self.importance_levels, features=self.features // 2, dtype=self.dtype)}
+    quantizer_kw = {"centers": dict(num_centers=self.num_centers, sigma=self.sigma)}
+    self.importance_map = _part(IMPORTANCE_MAPS, "importance map", self.importance)(
+        self.num_channels, **importance_kw.get(self.importance, {}))
+    self.quant = _part(QUANTIZERS, "quantizer", self.quantizer)(**quantizer_kw.get(self.quantizer, {}))
     kw = dict(features=self.features, num_blocks=self.num_blocks, units_per_block=self.units_per_block,
               kernel_size=self.kernel_size, dtype=self.dtype)
-    self.encoder = Encoder(self.num_channels + extra, **kw)
+    self.encoder = Encoder(self.num_channels + self.importance_map.extra_channels, **kw)
     self.decoder = Decoder(upsample=self.upsample, **kw)
-    if self.quantizer == "centers":
-      self.quant = CentersQuantizer(self.num_centers, self.sigma)
-    elif self.quantizer == "binarizer":
-      self.quant = Binarizer()
-    else:
-      raise ValueError(f"unknown quantizer {self.quantizer!r}; choose 'centers' or 'binarizer'")
-    if self.importance == "li":
-      self.importance_net = [nn.Conv(self.features // 2, (3, 3), strides=2, dtype=self.dtype),
-                             nn.Conv(1, (1, 1))]
-    elif self.importance not in ("mentzer", "none"):
-      raise ValueError(f"unknown importance map {self.importance!r}; choose 'mentzer', 'li' or 'none'")
 
   def encode(self, x: jnp.ndarray, train: bool) -> dict[str, jnp.ndarray]:
     """x (B, H, W, 3) in [0, 255], H and W multiples of 8.
 
     Returns dict with `values` (B, h, w, K) float32 quantized latents (training gradient attached),
-    `symbols` (B, h, w, K) int32, `mask` (B, h, w, K) in {0, 1} (all ones without importance map) and
+    `symbols` (B, h, w, K) int32, `mask` (B, h, w, K) in {0, 1} (all ones without importance map),
     `importance` (B, h, w) float in [0, K] (the number of kept channels, before rounding) and `latents`
-    (B, h, w, K) float32, what the quantizer read (z times the mask; centers quantizer).
+    (B, h, w, K) float32, what the quantizer read.
     """
     z, features = self.encoder(x, train)
-    K = self.num_channels
-    if self.importance == "mentzer":
-      z, y = z[..., :K], z[..., K]
-      mask, soft = importance_lib.mentzer_mask(y, K)
-      importance = jnp.sum(soft, axis=-1)
-    elif self.importance == "li":
-      # Li et al.'s importance network reads intermediate encoder features (after the residual blocks, at
-      # twice the code's resolution; a stride-2 conv brings them down). Not z: a stage-1 encoder's z reach
-      # |z| ~ 100 and would saturate p at 0 or 1, where the mask's gradient cannot reach it.
-      p = jax.nn.sigmoid(self.importance_net[1](nn.relu(self.importance_net[0](features))))[..., 0]
-      mask = importance_lib.li_mask(p, K, self.importance_levels)
-      importance = p * K
-    else:
-      mask = jnp.ones_like(z)
-      importance = jnp.full(z.shape[:-1], float(K))
-    if self.quantizer == "binarizer":
-      values, symbols = self.quant(z)
-      values, symbols = values * mask, symbols * jax.lax.stop_gradient(mask).astype(jnp.int32)
-    else:
-      z = (z * mask).astype(jnp.float32)
-      values, symbols = self.quant(z)
-    return dict(values=values, symbols=symbols, mask=mask, importance=importance, latents=z)
+    z, mask, importance = self.importance_map(z, features)
+    values, symbols, latents = self.quant(z, mask)
+    return dict(values=values, symbols=symbols, mask=mask, importance=importance, latents=latents)
 
   def decode(self, values: jnp.ndarray, train: bool) -> jnp.ndarray:
     """values (B, h, w, K) -> x_hat (B, 8h, 8w, 3) float32 in [0, 255]."""
@@ -95,14 +69,20 @@ class Autoencoder(nn.Module):
     return out
 
 
-def masked_symbol(quantizer: str, centers) -> int:
-  """The symbol every masked-out latent carries (known to a decoder that knows the mask), as `encode` makes it:
-  binarizer: 0 (`symbols * mask`, value 0); centers: Q(0), the nearest center to 0 (`quant(z * mask)`, Mentzer
-  et al.'s "zero symbol", value centers[Q(0)]). In both cases the masked value is centers[masked_symbol], so
-  decoder input = centers[symbols] holds at every position. centers: (L,) float32."""
-  if quantizer == "binarizer":
-    return 0
-  return int(nearest_center(jnp.zeros((), jnp.float32), jnp.asarray(centers, jnp.float32))[1])
+def _part(table: dict, kind: str, name: str):
+  if name not in table:
+    raise ValueError(f"unknown {kind} {name!r}; choose one of {sorted(table)}")
+  return table[name]
+
+
+def symbol_values(model_config: ml_collections.ConfigDict, autoencoder_params: dict) -> jnp.ndarray:
+  """The value of each symbol index (L,) float32: the learned centers, or (0, 1) for the binarizer."""
+  return _part(QUANTIZERS, "quantizer", model_config.quantizer).symbol_values(autoencoder_params.get("quant"))
+
+
+def importance_part(model_config: ml_collections.ConfigDict):
+  """The importance map's class (its `codes_counts`, `rate_bits`)."""
+  return _part(IMPORTANCE_MAPS, "importance map", model_config.importance)
 
 
 def to_volume(t: jnp.ndarray) -> jnp.ndarray:

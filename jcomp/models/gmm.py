@@ -5,7 +5,7 @@
 
 Each center owns its quantization bin, edges at the midpoints between the sorted centers and the outer bins
 reaching to -inf and +inf (the quantizer clamps values beyond the outer centers to them), exactly the bins
-of `jcomp.coding.probabilities.gmm_to_freqs`::
+of the centers (tests/models/test_gmm.py checks the masses against a float64 SciPy-free reference)::
 
   centers      c0        c1        c2        c3
   bins    -inf ----|---------|---------|---- +inf

@@ -6,8 +6,11 @@ position, with a straight-through (identity) gradient for the rounding, so the i
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from jcomp import losses
 
 
 def ceil_ste(x: jnp.ndarray) -> jnp.ndarray:
@@ -56,3 +59,63 @@ def li_mask(p: jnp.ndarray, num_channels: int, levels: int) -> jnp.ndarray:
 def kept_counts(mask: jnp.ndarray) -> jnp.ndarray:
   """Number of kept channels per position, (B, h, w) int32."""
   return jnp.round(jnp.sum(mask, axis=-1)).astype(jnp.int32)
+
+
+class MentzerImportance(nn.Module):
+  """Eq. 14: the encoder's last channel y is the importance map. Reads (z (B, h, w, K + 1), features)."""
+  num_channels: int
+  extra_channels = 1      # encoder outputs: K latents + the importance logit
+  codes_counts = True     # the codec codes the kept-channel counts (payload 0)
+
+  def __call__(self, z, features):
+    K = self.num_channels
+    mask, soft = mentzer_mask(z[..., K], K)
+    return z[..., :K], mask, jnp.sum(soft, axis=-1)
+
+  @staticmethod
+  def rate_bits(mask: jnp.ndarray, coding_bits: jnp.ndarray) -> jnp.ndarray:
+    """The rate the map was designed with: the coding cost (bits per symbol)."""
+    del mask
+    return coding_bits
+
+
+class LiImportance(nn.Module):
+  """Li et al. 2018: a small network on the encoder's intermediate features (after the residual blocks, at
+  twice the code's resolution; a stride-2 conv brings them down). Not z: a stage-1 encoder's z reach |z| ~ 100
+  and would saturate p at 0 or 1, where the mask's gradient cannot reach it."""
+  num_channels: int
+  levels: int = 4
+  features: int = 64
+  dtype: jnp.dtype = jnp.float32
+  extra_channels = 0
+  codes_counts = True
+
+  @nn.compact
+  def __call__(self, z, features):
+    h = nn.relu(nn.Conv(self.features, (3, 3), strides=2, dtype=self.dtype, name="importance_net_0")(features))
+    p = jax.nn.sigmoid(nn.Conv(1, (1, 1), name="importance_net_1")(h))[..., 0]
+    return z, li_mask(p, self.num_channels, self.levels), p * self.num_channels
+
+  @staticmethod
+  def rate_bits(mask: jnp.ndarray, coding_bits: jnp.ndarray) -> jnp.ndarray:
+    """Li et al.'s rate: the kept bits (a fraction of the code)."""
+    del coding_bits
+    return losses.kept_bits(mask)
+
+
+class NoImportance(nn.Module):
+  """All K channels kept everywhere."""
+  num_channels: int
+  extra_channels = 0
+  codes_counts = False
+
+  def __call__(self, z, features):
+    return z, jnp.ones_like(z), jnp.full(z.shape[:-1], float(self.num_channels))
+
+  @staticmethod
+  def rate_bits(mask: jnp.ndarray, coding_bits: jnp.ndarray) -> jnp.ndarray:
+    del mask
+    return coding_bits
+
+
+IMPORTANCE_MAPS = {"mentzer": MentzerImportance, "li": LiImportance, "none": NoImportance}

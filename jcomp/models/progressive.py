@@ -29,9 +29,10 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
+from jcomp.coding import probabilities, step_coder
+from jcomp.models.context import ContextModel
 from jcomp.models.masked_conv import MaskType, causal_mask_3d
 
 
@@ -119,82 +120,97 @@ class ProgressiveModel(nn.Module):
     z = conv(1, "B", "conv_out")(y)  # (B, H, W, K)
     return z.transpose(0, 3, 1, 2).astype(jnp.float32)
 
-  @property
-  def num_masked_layers(self) -> int:
-    return 2 + 2 * self.num_residual_units
 
-
-def build(pc: ml_collections.ConfigDict) -> ProgressiveModel:
-  """The model of a config's `progressive` sub-dict."""
-  if pc.kernel_size < 1 or pc.kernel_size % 2 == 0:
-    raise ValueError(f"progressive.kernel_size must be odd, got {pc.kernel_size}")
-  if pc.layer_depth < 1 or pc.layer_count < 1:
-    raise ValueError(f"layer_depth and layer_count must be >= 1, got {pc.layer_depth}, {pc.layer_count}")
-  return ProgressiveModel(layer_depth=pc.layer_depth, layer_count=pc.layer_count, features=pc.features,
-                          cond_layers=pc.cond_layers, num_residual_units=pc.num_residual_units,
-                          kernel_size=pc.kernel_size, dtype=jnp.dtype(pc.dtype))
-
-
-def coded_layers(pc: ml_collections.ConfigDict, code_layers: int) -> int:
-  """How many of a code's `code_layers` layers are coded: all, or the first `coded_layer_count` (if > 0)."""
-  n = code_layers if pc.coded_layer_count <= 0 else min(pc.coded_layer_count, code_layers)
-  if n > pc.layer_count:
-    raise ValueError(f"the code has {n} layers to code but the model supports layer_count = "
-                     f"{pc.layer_count}; set progressive.coded_layer_count <= {pc.layer_count}")
-  return n
-
-
-def to_model_input(bits: np.ndarray | jnp.ndarray, layer_count: int, layer_depth: int) -> jnp.ndarray:
-  """(B, H, W, n * K) bits in {0, 1}, n <= N -> (B, H, W, N * K) float32 in {-1, +1}, 0 for missing layers."""
-  bits = jnp.asarray(bits)
-  pm = 2.0 * bits.astype(jnp.float32) - 1.0
-  missing = layer_count * layer_depth - bits.shape[-1]
-  if missing < 0:
-    raise ValueError(f"code has {bits.shape[-1]} channels > layer_count * layer_depth")
-  return jnp.pad(pm, ((0, 0), (0, 0), (0, 0), (0, missing)))
-
-
-def all_logits(model: ProgressiveModel, params, code: jnp.ndarray, layers: int) -> jnp.ndarray:
-  """Logits of every bit of the first `layers` layers at once (training, estimates).
-
-  Args:
-    code: (B, H, W, N * K) model input (`to_model_input`), fully known.
-    layers: number of coded layers n <= N.
-
-  Returns:
-    (B, H, W, n * K) float32 logits of P(bit = 1), in the code's channel layout.
-  """
-  b, h, w, _ = code.shape
-  k = model.layer_depth
-  rep = jnp.repeat(code, layers, axis=0)  # (B * n, ...), example-major.
-  layer = jnp.tile(jnp.arange(layers, dtype=jnp.int32), b)
-  z = model.apply({"params": params}, rep, layer)  # (B * n, K, H, W)
-  return z.reshape(b, layers, k, h, w).transpose(0, 3, 4, 1, 2).reshape(b, h, w, layers * k)
-
-
-def bits_per_bit(logits: jnp.ndarray, bits: jnp.ndarray) -> jnp.ndarray:
-  """Cross-entropy in bits of each bit: -log2 P(bit) with P(1) = sigmoid(logit); shapes equal."""
-  sign = 2.0 * bits.astype(jnp.float32) - 1.0
-  return jax.nn.softplus(-sign * logits) / jnp.log(2.0)
-
-
-def wavefront_scale(model: ProgressiveModel) -> int:
+def wavefront_scale(model) -> int:
   """a of the wavefront index t = a k + (r + 1) y + x (module doc)."""
   r = model.kernel_size // 2
-  return r * (r + 2) * model.num_masked_layers + 1
+  return r * (r + 2) * (2 + 2 * model.num_residual_units) + 1
 
 
-def wavefronts(model: ProgressiveModel, height: int, width: int) -> list[np.ndarray]:
+def wavefronts(model, height: int, width: int) -> list[np.ndarray]:
   """The parallel decoding schedule of one layer: a list of (M_t, 3) int arrays of (k, y, x), in order.
 
   Bits within one array do not depend on each other, and only on bits of earlier arrays (and of earlier
   layers); within an array positions are sorted by (k, y, x).
   """
   r = model.kernel_size // 2
-  k, y, x = np.meshgrid(np.arange(model.layer_depth), np.arange(height), np.arange(width), indexing="ij")
-  t = (wavefront_scale(model) * k + (r + 1) * y + x).ravel()
-  pos = np.stack([k.ravel(), y.ravel(), x.ravel()], axis=1)
-  order = np.lexsort((pos[:, 2], pos[:, 1], pos[:, 0], t))
-  t, pos = t[order], pos[order]
-  cuts = np.flatnonzero(np.diff(t)) + 1
-  return np.split(pos, cuts)
+  pos = step_coder.volume_positions((model.layer_depth, height, width))
+  t = pos @ np.array([wavefront_scale(model), r + 1, 1])
+  return step_coder.index_schedule(t, pos)
+
+
+class ProgressiveContextModel(ContextModel):
+  """The contract's view of `ProgressiveModel`: a context model over the volume (D, H, W) of a code's coded
+  layers, channel d = l K + k (bit k of layer l), values -1/+1 (centers (-1, 1) of symbols 0/1), logits of
+  the two symbols [0, z] (B, D, H, W, 2). Coding order: layer after layer, each by `wavefronts`."""
+  layer_depth: int
+  layer_count: int
+  features: int = 16
+  cond_layers: int = 2
+  num_residual_units: int = 1
+  kernel_size: int = 3
+  dtype: jnp.dtype = jnp.float32
+
+  num_centers = 2  # bits (class constant)
+
+  def setup(self):
+    self.net = ProgressiveModel(self.layer_depth, self.layer_count, self.features, self.cond_layers,
+                                self.num_residual_units, self.kernel_size, self.dtype)
+
+  def __call__(self, values: jnp.ndarray, pad_value=0.0, centers=None) -> jnp.ndarray:
+    """values (B, D, H, W) in {-1, +1}, D = n K with n <= layer_count -> logits (B, D, H, W, 2) float32."""
+    del pad_value, centers
+    b, d, h, w = values.shape
+    k, n = self.layer_depth, d // self.layer_depth
+    code = jnp.pad(jnp.transpose(values, (0, 2, 3, 1)),
+                   ((0, 0), (0, 0), (0, 0), (0, self.layer_count * k - d)))
+    rep = jnp.repeat(code, n, axis=0)  # (B n, ...), example-major
+    z = self.net(rep, jnp.tile(jnp.arange(n, dtype=jnp.int32), b)).reshape(b, d, h, w)
+    return jnp.stack([jnp.zeros_like(z), z], axis=-1)
+
+  def layer_logits(self, code: jnp.ndarray, layer: jnp.ndarray) -> jnp.ndarray:
+    """One layer: code (B, H, W, N K) in {-1, 0, +1} (0 = unknown), layer (B,) -> logits of bit = 1 (B, K, H, W)."""
+    return self.net(code, layer)
+
+  def decode_schedule(self, shape: tuple[int, int, int]) -> list[np.ndarray]:
+    d, h, w = shape
+    if d % self.layer_depth or d // self.layer_depth > self.layer_count:
+      raise step_coder.ScheduleError(f"{d} code channels are not up to {self.layer_count} layers of "
+                                     f"{self.layer_depth} bits")
+    layer = wavefronts(self, h, w)
+    return [p + np.array([l * self.layer_depth, 0, 0], np.int32) for l in range(d // self.layer_depth)
+            for p in layer]
+
+  def step_coder(self, params: dict, centers: np.ndarray, shape: tuple[int, int, int]) -> "LayerCoder":
+    return LayerCoder(self, params, shape)
+
+
+class LayerCoder:
+  """The step coder of the progressive model: one network call per wavefront for the wavefront's layer only
+  (the generic coder would compute all layers at every step)."""
+
+  def __init__(self, model: ProgressiveContextModel, params: dict, shape: tuple[int, int, int]):
+    self.shape = tuple(shape)
+    self.schedule = model.decode_schedule(self.shape)
+    self._k, self._n = model.layer_depth, model.layer_count
+
+    @jax.jit
+    def tables(code, layer):
+      z = model.apply({"params": params}, code, layer, method="layer_logits")[0]  # (K, H, W)
+      logits = jnp.stack([jnp.zeros_like(z), z], axis=-1)
+      return logits, probabilities.logits_to_freqs_jax(logits)
+
+    self._tables = tables
+
+  def run(self, symbol_source: step_coder.SymbolSource) -> np.ndarray:
+    d, h, w = self.shape
+    known = np.zeros((1, h, w, self._n * self._k), np.float32)
+    symbols = np.zeros(self.shape, np.int32)
+    for s, pos in enumerate(self.schedule):
+      layer = int(pos[0, 0]) // self._k
+      logits, freqs = self._tables(known, np.full((1,), layer, np.int32))
+      k, y, x = pos[:, 0] - layer * self._k, pos[:, 1], pos[:, 2]
+      sym = np.asarray(symbol_source(s, np.asarray(logits)[k, y, x], np.asarray(freqs)[k, y, x]), np.int32)
+      symbols[pos[:, 0], y, x] = sym
+      known[0, y, x, pos[:, 0]] = 2.0 * sym - 1.0
+    return symbols

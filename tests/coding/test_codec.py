@@ -7,18 +7,15 @@ import subprocess
 import sys
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
-from jcomp import config_lib, train, zoo
+from jcomp import config_lib, zoo
 from jcomp.coding import bitstream
 from jcomp.coding.codec import Codec, CodecError, decode_counts, encode_counts, kept_mask
-from jcomp.coding.schedule import WavefrontCoder, wavefront_schedule
 from jcomp.data.synthetic_images import synthetic_image
-from tests.coding.reference import parallel_round_trip, serial_round_trip
+from tests.conftest import random_variables
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,20 +28,11 @@ def _tiny_config(seed: int = 0):
   return c
 
 
-def _random_variables(config, seed: int):
-  v = train.init_variables(train.build_models(config), config, jax.random.PRNGKey(seed))
-  # Random non-zero biases and centers spread apart make the context model's logits non-trivial.
-  leaves, tree = jax.tree_util.tree_flatten(v)
-  keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
-  leaves = [l + 0.3 * jax.random.normal(k, l.shape) if l.ndim <= 1 else l for l, k in zip(leaves, keys)]
-  return jax.tree_util.tree_map(np.asarray, jax.tree_util.tree_unflatten(tree, leaves))
-
-
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):
   config = _tiny_config()
   path = str(tmp_path_factory.mktemp("model"))
-  zoo.save(config, _random_variables(config, 0), path, dtype="float32")
+  zoo.save(config, random_variables(config, 0), path, dtype="float32")
   return path
 
 
@@ -94,42 +82,9 @@ def test_compress_estimate_equals_the_parallel_pass_cross_entropy(codec, image):
   np.testing.assert_allclose(result.bpp_est, parallel, rtol=1e-4)
 
 
-def test_wavefront_logits_equal_the_parallel_pass(codec, image):
-  symbols = codec.analyze(image)["symbols"]
-  wf = WavefrontCoder(codec._ctx_params, codec.centers, symbols.shape)
-  got = np.zeros(symbols.shape + (len(codec.centers),), np.float32)
-
-  def source(step, logits, freqs):
-    pos = wf.schedule[step]
-    got[pos[:, 0], pos[:, 1], pos[:, 2]] = logits
-    return symbols[pos[:, 0], pos[:, 1], pos[:, 2]]
-
-  wf.run(source)
-  full = np.asarray(codec._logits(codec._ctx_params, jnp.asarray(codec.centers[symbols])[None])[0])
-  np.testing.assert_allclose(got, full, rtol=1e-4, atol=1e-4)
-
-
-def test_wavefront_decode_equals_serial_reference_decode(codec):
-  """A naive serial decoder (one symbol at a time, full parallel pass each time) recovers the same symbols."""
-  rng = np.random.default_rng(0)
-  shape = (3, 3, 4)
-  symbols = rng.integers(0, len(codec.centers), shape).astype(np.int32)
-  decoded = parallel_round_trip(WavefrontCoder(codec._ctx_params, codec.centers, shape), symbols)
-  np.testing.assert_array_equal(decoded, symbols)
-  full = lambda vol: np.asarray(codec._logits(codec._ctx_params, jnp.asarray(codec.centers[vol])[None])[0])
-  np.testing.assert_array_equal(serial_round_trip(full, symbols), decoded)
-
-
-def test_schedule_covers_every_position_once_in_few_steps():
-  steps = wavefront_schedule(32, 64, 96)
-  assert len(steps) == 4 * 31 + 2 * 63 + 95 + 1 == 346
-  pos = np.concatenate(steps)
-  assert len(pos) == 32 * 64 * 96 and len(np.unique(pos, axis=0)) == len(pos)
-
-
 def test_file_of_another_model_is_rejected(codec, image, tmp_path):
   config = _tiny_config(seed=1)
-  other = Codec(config, _random_variables(config, 1))
+  other = Codec(config, random_variables(config, 1))
   with pytest.raises(CodecError, match="written by model"):
     codec.decompress(other.compress(image).data)
 
@@ -181,7 +136,7 @@ def _mentzer_with_partial_mask(seed: int = 0) -> Codec:
   """Random tiny Mentzer model whose importance map keeps some channels and drops others, with centers whose
   zero symbol Q(0) (the nearest center to 0, carried by masked latents) is not index 0."""
   config = _tiny_config(seed)
-  v = _random_variables(config, seed)
+  v = random_variables(config, seed)
   v["params"]["autoencoder"]["quant"]["centers"] = np.array([1.5, -0.05, -1.0, 2.0, -2.0, 0.7], np.float32)
   return Codec(config, v)
 

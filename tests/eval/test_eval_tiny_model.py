@@ -8,16 +8,15 @@ import jax
 import numpy as np
 from PIL import Image
 
-from jcomp import config_lib, train, zoo
+from jcomp import cli, config_lib, systems, zoo
 from jcomp.data.synthetic_images import synthetic_image
-from jcomp.eval import rd
 
 
 def test_eval_of_the_tiny_model_on_two_images_writes_all_outputs(tmp_path):
   c = config_lib.base()
   c.model.num_channels, c.model.features, c.model.num_blocks, c.model.units_per_block = 4, 8, 1, 1
   c.model.upsample, c.model.context.features, c.crop_size = "subpixel", 8, 32
-  variables = train.init_variables(train.build_models(c), c, jax.random.PRNGKey(0))
+  variables = systems.build(c).init(jax.random.PRNGKey(0))
   model = tmp_path / "tiny-m1"
   zoo.save(c, jax.tree_util.tree_map(np.asarray, variables), str(model), dtype="float32")
   images = tmp_path / "images"
@@ -25,8 +24,8 @@ def test_eval_of_the_tiny_model_on_two_images_writes_all_outputs(tmp_path):
   for i in range(2):
     Image.fromarray(synthetic_image(i, 40, 56)).save(images / f"im{i}.png")
   out = tmp_path / "out"
-  assert rd.main([f"--models={model}", "--codecs=jpeg420", "--sweep=jpeg420=30,80", f"--images={images}",
-                  f"--out={out}", "--no-progress"]) == 0
+  assert cli.main(["eval", f"--models={model}", "--codecs=jpeg420", "--sweep=jpeg420=30,80",
+                   f"--images={images}", f"--out={out}", "--no-progress"]) == 0
   rows = list(csv.DictReader(open(out / "per_image.csv")))
   learned = [r for r in rows if r["setting"] == "m1"]
   assert len(learned) == 2 and len(rows) == 6

@@ -1,4 +1,4 @@
-"""Tests for jcomp.eval.plots: figures are written from arrays alone."""
+"""Tests for jcomp.eval.plots: RD figures are written from arrays alone."""
 
 import numpy as np
 import pytest
@@ -59,27 +59,3 @@ def test_learned_methods_are_drawn_through_their_setting_means_not_the_grid_aver
   np.testing.assert_allclose(lines["li"].get_xdata(), [0.1, 0.16])
   np.testing.assert_allclose(lines["li"].get_ydata(), [0.78, 0.82])
   np.testing.assert_allclose(lines["jpeg420"].get_xdata(), grid)
-
-
-@pytest.mark.parametrize("order", ["index", "std"])
-def test_importance_and_latents_figure_is_written(tmp_path, order):
-  rng = np.random.default_rng(0)
-  image = rng.integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
-  importance = rng.uniform(0, 16, size=(8, 12))
-  latents = rng.normal(size=(8, 12, 16))
-  path = tmp_path / f"latents_{order}.png"
-  plots.plot_importance_and_latents(image, importance, latents, path, order=order)
-  assert path.stat().st_size > 1000
-
-
-def test_importance_figure_works_without_an_importance_map(tmp_path):
-  latents = np.random.default_rng(1).normal(size=(4, 6, 5))
-  path = tmp_path / "latents.png"
-  plots.plot_importance_and_latents(np.zeros((32, 48, 3), np.uint8), None, latents, path, order="std")
-  assert path.is_file()
-
-
-def test_importance_figure_rejects_mismatched_shapes(tmp_path):
-  with pytest.raises(ValueError, match="does not match"):
-    plots.plot_importance_and_latents(np.zeros((32, 48, 3), np.uint8), np.zeros((3, 3)),
-                                      np.zeros((4, 6, 5)), tmp_path / "x.png")

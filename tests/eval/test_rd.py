@@ -1,4 +1,4 @@
-"""End-to-end tests for jcomp.eval.rd: the runner, its outputs, resuming and its errors."""
+"""End-to-end tests for jcomp.eval.rd (and `jcomp eval`): the runner, its outputs, resuming and its errors."""
 
 import csv
 import json
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jcomp import cli
 from jcomp.eval import rd
 
 SWEEPS = {"jpeg420": [20, 80], "webp": [20, 80]}
@@ -155,30 +156,31 @@ def test_kodak_anchor_joins_the_tables_only_for_kodak_like_sets(tmp_path):
 
 def test_main_exits_nonzero_on_an_empty_image_set(tmp_path, capsys):
   (tmp_path / "empty").mkdir()
-  code = rd.main(["--images", str(tmp_path / "empty"), "--out", str(tmp_path / "out"),
-                  "--codecs=jpeg420"])
+  code = cli.main(["eval", "--images", str(tmp_path / "empty"), "--out", str(tmp_path / "out"),
+                   "--codecs=jpeg420"])
   err = capsys.readouterr().err.strip()
   assert code != 0
   assert err.startswith("error: No images found") and len(err.splitlines()) == 1
 
 
 def test_main_exits_nonzero_on_an_unknown_codec(image_dir, tmp_path, capsys):
-  code = rd.main(["--images", str(image_dir), "--out", str(tmp_path / "out"),
-                  "--codecs=jpeg420,jpeg9000"])
+  code = cli.main(["eval", "--images", str(image_dir), "--out", str(tmp_path / "out"),
+                   "--codecs=jpeg420,jpeg9000"])
   err = capsys.readouterr().err.strip()
   assert code != 0
   assert "Unknown codec(s) 'jpeg9000'" in err and "choices:" in err and len(err.splitlines()) == 1
 
 
 def test_main_exits_nonzero_without_any_method(image_dir, tmp_path, capsys):
-  code = rd.main(["--images", str(image_dir), "--out", str(tmp_path / "out"), "--codecs=none"])
+  code = cli.main(["eval", "--images", str(image_dir), "--out", str(tmp_path / "out"),
+                   "--codecs=none"])
   assert code != 0
   assert "No method" in capsys.readouterr().err
 
 
 def test_main_runs_a_sweep_given_on_the_command_line(image_dir, tmp_path):
-  code = rd.main(["--images", str(image_dir), "--out", str(tmp_path / "out"), "--codecs=jpeg420",
-                  "--sweep=jpeg420=10,60", "--no-progress"])
+  code = cli.main(["eval", "--images", str(image_dir), "--out", str(tmp_path / "out"), "--codecs=jpeg420",
+                   "--sweep=jpeg420=10,60", "--no-progress"])
   assert code == 0
   assert {r["setting"] for r in _rows(tmp_path / "out")} == {"q10", "q60"}
 
@@ -193,7 +195,7 @@ def test_tfds_images_are_read_through_data_source(tmp_path, monkeypatch):
     return [{"image": smooth_image(seed=3)}, {"image": smooth_image(seed=4)[..., :1]}]
 
   monkeypatch.setitem(sys.modules, "tensorflow_datasets", types.SimpleNamespace(data_source=data_source))
-  refs = rd.list_images("tfds:toy:validation")
+  refs = rd.image_refs("tfds:toy:validation")
   assert calls == [("toy", "validation")]
   assert [r.name for r in refs] == ["toy/validation/00000", "toy/validation/00001"]
   assert refs[1].load().shape == (64, 96, 3)

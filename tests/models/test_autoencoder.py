@@ -104,12 +104,12 @@ def test_widening_the_latents_keeps_the_decoded_image_and_moves_the_importance_f
 
 
 def test_refining_the_centers_keeps_the_old_centers_and_their_context_logits():
-  from jcomp import train  # pylint: disable=g-import-not-at-top
+  from jcomp import systems  # pylint: disable=g-import-not-at-top
   c = tiny_config()
-  narrow = train.build_models(c)
+  narrow = systems.build(c)
   c11 = c.copy_and_resolve_references()
   c11.model.num_centers = 2 * c.model.num_centers - 1
-  fine = train.build_models(c11)
+  fine = systems.build(c11)
   v = jax.ShapeDtypeStruct((1, c.model.num_channels, 4, 4), jnp.float32)
   abstract = lambda m: jax.eval_shape(lambda r: m.context.init(r, jnp.zeros(v.shape), 0.0), jax.random.PRNGKey(0))
   x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)

@@ -1,8 +1,8 @@
 """CCN grouped masked convolutions: the masks' block structure and causality in the sub-block coding order.
 
 The order (jcomp/models/ccn.py): code 0 in raster order, then codes 1 .. K-1 one whole channel at a time.
-Dependencies are checked against the decoder's own schedule (`subblock_schedule`): the logits of a position
-may depend only on positions of strictly earlier steps, which is exactly what sub-block decoding needs.
+Layer stacks are checked against the decoder's own schedule (`subblock_schedule`): an output may depend only
+on positions of strictly earlier steps. (The whole model: tests/models/test_context_contract.py.)
 """
 
 import functools
@@ -12,8 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jcomp.coding.subblock import subblock_schedule
-from jcomp.models.ccn import CCNContextModel, GroupedMaskedConv, ccn_mask
+from jcomp.models.ccn import CCNContextModel, GroupedMaskedConv, ccn_mask, subblock_schedule
 from tests.conftest import random_like
 
 K, H, W = 3, 4, 5
@@ -22,7 +21,7 @@ K, H, W = 3, 4, 5
 def _step_of(kernel_size, spatial_codes) -> np.ndarray:
   """(K, H, W) int: the decoding step of every position."""
   step = np.zeros((K, H, W), np.int64)
-  for s, pos in enumerate(subblock_schedule(K, H, W, kernel_size, spatial_codes)):
+  for s, pos in enumerate(subblock_schedule((K, H, W), kernel_size, spatial_codes)):
     step[pos[:, 0], pos[:, 1], pos[:, 2]] = s
   return step
 
@@ -90,20 +89,6 @@ def _model_dependencies(spatial_codes: int, kernel: int) -> np.ndarray:
   return jac.reshape(K * H * W, 4, K * H * W).max(axis=1) > 0
 
 
-@pytest.mark.parametrize("spatial_codes,kernel", [(1, 3), (1, 5), (0, 3)])
-def test_model_logits_depend_only_on_positions_of_earlier_steps(spatial_codes, kernel):
-  dep = _model_dependencies(spatial_codes, kernel)
-  step = _step_of((kernel, kernel), spatial_codes).ravel()
-  p, q = np.nonzero(dep)
-  assert (step[q] < step[p]).all()
-
-
-def test_model_every_code_but_the_first_has_context_with_a_spatial_code():
-  dep = _model_dependencies(1, 3)
-  blind = [p for p in range(1, K * H * W) if not dep[p].any()]
-  assert not blind
-
-
 def test_model_sub_block_codes_see_the_previous_channel_but_not_their_own():
   """Code 1 at (1, 1) sees the whole 3x3 window of code 0 around it, below and right included."""
   dep = _model_dependencies(1, 3).reshape(K, H, W, K, H, W)
@@ -112,8 +97,8 @@ def test_model_sub_block_codes_see_the_previous_channel_but_not_their_own():
 
 
 def test_kodak_latent_is_decoded_in_few_steps():
-  assert len(subblock_schedule(32, 64, 96, (5, 5), 1)) == 3 * 63 + 96 + 31 == 316
-  assert len(subblock_schedule(32, 64, 96, (3, 3), 1)) == 2 * 63 + 96 + 31 == 253
-  assert len(subblock_schedule(32, 64, 96, (5, 5), 0)) == 32
-  pos = np.concatenate(subblock_schedule(32, 64, 96, (5, 5), 1))
+  assert len(subblock_schedule((32, 64, 96), (5, 5), 1)) == 3 * 63 + 96 + 31 == 316
+  assert len(subblock_schedule((32, 64, 96), (3, 3), 1)) == 2 * 63 + 96 + 31 == 253
+  assert len(subblock_schedule((32, 64, 96), (5, 5), 0)) == 32
+  pos = np.concatenate(subblock_schedule((32, 64, 96), (5, 5), 1))
   assert len(pos) == 32 * 64 * 96 and len(np.unique(pos, axis=0)) == len(pos)

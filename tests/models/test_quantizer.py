@@ -21,7 +21,7 @@ def _centers_quantizer(sigma: float = 1.0):
 def test_centers_forward_is_the_nearest_center_exactly():
   q, params = _centers_quantizer()
   z = np.random.default_rng(0).normal(scale=1.5, size=(3, 5, 7)).astype(np.float32)
-  values, symbols = q.apply(params, z)
+  values, symbols, _ = q.apply(params, z, np.ones_like(z))
   idx = np.argmin(np.abs(z[..., None] - CENTERS), axis=-1)
   np.testing.assert_array_equal(np.asarray(symbols), idx)
   np.testing.assert_array_equal(np.asarray(values), CENTERS[idx])
@@ -33,7 +33,7 @@ def test_centers_gradient_equals_the_soft_quantization_gradient(sigma):
   q, params = _centers_quantizer(sigma)
   z = jnp.asarray(np.random.default_rng(1).normal(scale=1.5, size=(4, 6)).astype(np.float32))
   w = jnp.asarray(np.random.default_rng(2).normal(size=(4, 6)).astype(np.float32))
-  hard_loss = lambda p, z: jnp.sum(w * q.apply(p, z)[0])
+  hard_loss = lambda p, z: jnp.sum(w * q.apply(p, z, jnp.ones_like(z))[0])
   soft_loss = lambda p, z: jnp.sum(w * soft_quantize(z, p["params"]["centers"], sigma))
   g_hard = jax.grad(hard_loss, argnums=(0, 1))(params, z)
   g_soft = jax.grad(soft_loss, argnums=(0, 1))(params, z)
@@ -50,7 +50,7 @@ def test_nearest_center_breaks_ties_towards_the_first_center():
 
 def test_binarizer_forward_is_a_threshold_at_one_half_of_the_sigmoid():
   z = jnp.asarray([-3.0, -0.1, 0.0, 0.1, 2.0])
-  values, symbols = Binarizer().apply({}, z)
+  values, symbols, _ = Binarizer().apply({}, z, np.ones_like(z))
   np.testing.assert_array_equal(np.asarray(values), [0, 0, 0, 1, 1])
   np.testing.assert_array_equal(np.asarray(symbols), [0, 0, 0, 1, 1])
   assert symbols.dtype == jnp.int32
@@ -58,7 +58,7 @@ def test_binarizer_forward_is_a_threshold_at_one_half_of_the_sigmoid():
 
 def test_binarizer_gradient_is_straight_through_the_sigmoid():
   z = jnp.asarray([-3.0, -0.1, 0.0, 0.1, 2.0])
-  g = jax.grad(lambda z: jnp.sum(Binarizer().apply({}, z)[0] * jnp.arange(5.0)))(z)
+  g = jax.grad(lambda z: jnp.sum(Binarizer().apply({}, z, jnp.ones_like(z))[0] * jnp.arange(5.0)))(z)
   s = jax.nn.sigmoid(z)
   np.testing.assert_allclose(g, s * (1 - s) * jnp.arange(5.0), rtol=1e-6)
 

@@ -1,87 +1,116 @@
-"""Parallel decoding of the 3D masked context model: the wavefront schedule and its incremental step.
+"""Mentzer et al. 2018 context model P: a 3D masked CNN over the symbol volume, its schedule and step coder.
 
-Decoding is autoregressive, but not symbol by symbol. With (2, 3, 3) kernels and masks A/B
-(`jcomp.models.masked_conv`), every tap of every layer points to a position with a strictly smaller
-wavefront index 4 d + 2 h + w (or, for mask B, to the position itself), so all positions with equal index
-are independent given the earlier ones:
+  values (B, K, h, w) ──pad with centers[0]──> conv A (24) ─ReLU─> [conv B (24) ─ReLU─> conv B (24)] + skip
+                                                               ─> conv B (L) ─> logits (B, K, h, w, L)
 
-  step s decodes { (d, h, w) : 4 d + 2 h + w = s },  s = 0 .. 4 (K-1) + 2 (h-1) + (w-1)
+Receptive field with 4 layers of (2, 3, 3) kernels: the 4 previous slices plus the current one, 9x9 in space
+(Sec. 3.2). Logits at a position depend only on symbols strictly before it in the coding order (depth-major,
+then raster order).
 
-(346 steps for a 32 x 64 x 96 volume, i.e. a Kodak image at K = 32, instead of 196,608). Activations are
-reused: each layer keeps a buffer of its outputs, rows in coding order, and a step computes only the M
-positions of its wavefront in every layer (gather the masked (2, 3, 3) patch's 13 or 14 taps, one small
-matmul, write a contiguous slice), so the work per image equals one parallel pass. The step is one jitted
-function; a step is padded to the smallest of four widths (W/8, W/4, W/2, W for the widest wavefront W) that
-holds it, so it compiles four times per latent shape and computes 1.3x the positions of a parallel pass
-instead of 2.2x with one width.
-The step also emits the coder's integer tables (`probabilities.logits_to_freqs_jax`), so the host only runs
-the rANS coder.
-
-Encoder and decoder run this same step function on the same inputs, in the same order (the encoder writes
-the true symbols where the decoder writes the decoded ones), so their logits, and hence the coder's
-integer tables, are bit-identical on the same backend and software versions.
+Parallel decoding (`decode_schedule`, `WavefrontCoder`): every tap of mask A lowers a wavefront index
+a d + b h + w derived from the masks (`step_coder.linear_wavefront`; 4 d + 2 h + w for (2, 3, 3) kernels) and
+every tap of mask B lowers it or is the position itself, so all positions of one index are independent given
+the earlier ones: 346 steps for a 32 x 64 x 96 volume (a Kodak image at K = 32) instead of 196,608.
+Activations are reused: each layer keeps a buffer of its outputs, rows in coding order, and a step computes
+only the M positions of its wavefront in every layer (gather the masked patch's taps, one small matmul,
+write a contiguous slice), so the work per image equals one parallel pass. The step is one jitted function;
+a step is padded to the smallest of four widths (W/8, W/4, W/2, W for the widest wavefront W) that holds it,
+so it compiles four times per latent shape and computes 1.3x the positions of a parallel pass. The step also
+emits the coder's integer tables (`probabilities.logits_to_freqs_jax`), so the host only runs the rANS coder.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jcomp.coding import probabilities
-from jcomp.models.masked_conv import causal_mask_3d
+from jcomp.coding import probabilities, step_coder
+from jcomp.models.context import ContextModel
+from jcomp.models.masked_conv import MaskedConv3D, causal_mask_3d
 
 
-def wavefront_schedule(depth: int, height: int, width: int) -> list[np.ndarray]:
-  """Positions per decoding step: a list of (M_s, 3) int32 arrays of (d, h, w), in coding order."""
-  d, h, w = np.meshgrid(np.arange(depth), np.arange(height), np.arange(width), indexing="ij")
-  index = (4 * d + 2 * h + w).ravel()
-  pos = np.stack([d.ravel(), h.ravel(), w.ravel()], axis=1).astype(np.int32)
-  order = np.argsort(index, kind="stable")
-  bounds = np.searchsorted(index[order], np.arange(index.max() + 2))
-  return [pos[order[bounds[s]:bounds[s + 1]]] for s in range(index.max() + 1)]
+class ContextModel3D(ContextModel):
+  """Args: num_centers L, features (24), num_residual_units (1), kernel_size (2, 3, 3)."""
+  num_centers: int
+  features: int = 24
+  num_residual_units: int = 1
+  kernel_size: tuple[int, int, int] = (2, 3, 3)
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, values: jnp.ndarray, pad_value: jnp.ndarray | float,
+               centers: jnp.ndarray | None = None) -> jnp.ndarray:
+    """values: (B, K, h, w) quantized latents (center values). Returns logits (B, K, h, w, L) float32."""
+    del centers
+    conv = lambda f, m, name: MaskedConv3D(f, m, self.kernel_size, self.dtype, name=name)
+    x = values[..., None]
+    x = nn.relu(conv(self.features, "A", "conv_in")(x, pad_value))
+    for i in range(self.num_residual_units):
+      r = nn.relu(conv(self.features, "B", f"res{i}_a")(x))
+      r = conv(self.features, "B", f"res{i}_b")(r)
+      x = x + r
+    logits = conv(self.num_centers, "B", "conv_out")(x)
+    return logits.astype(jnp.float32)
+
+  def decode_schedule(self, shape: tuple[int, int, int]) -> list[np.ndarray]:
+    return wavefront_schedule(shape, self.kernel_size)
+
+  def step_coder(self, params: dict, centers: np.ndarray, shape: tuple[int, int, int]) -> "WavefrontCoder":
+    return WavefrontCoder(params, centers, shape, self.kernel_size)
+
+
+def mask_taps(kernel_size: tuple[int, int, int], mask_type: str) -> np.ndarray:
+  """(T, 3) offsets (dd, dh, dw) of the taps a causal mask lets through, in the kernel's (row-major) order."""
+  kd, kh, kw = kernel_size
+  grid = np.stack(np.meshgrid(np.arange(kd) - (kd - 1), np.arange(kh) - kh // 2, np.arange(kw) - kw // 2,
+                              indexing="ij"), -1)
+  return grid[causal_mask_3d(kernel_size, mask_type) > 0]
+
+
+def wavefront_schedule(shape: tuple[int, int, int], kernel_size=(2, 3, 3)) -> list[np.ndarray]:
+  """Positions per decoding step of a (K, h, w) volume: (M_s, 3) int32 arrays of (d, h, w), in coding order.
+  The index is derived from the masks' taps; a kernel with none (even spatial size) raises ScheduleError."""
+  if kernel_size[1] % 2 == 0 or kernel_size[2] % 2 == 0:
+    raise step_coder.ScheduleError(f"the 3D masked model needs odd spatial kernels, got {kernel_size}")
+  weights = step_coder.linear_wavefront(np.concatenate([mask_taps(kernel_size, "A"),
+                                                        mask_taps(kernel_size, "B")]))
+  pos = step_coder.volume_positions(shape)
+  return step_coder.index_schedule(pos @ weights, pos)
 
 
 def _masked_kernels(params: dict, kernel_size) -> list[tuple[np.ndarray, jnp.ndarray, jnp.ndarray]]:
   """Context-model params -> [(taps (T, 3) offsets (dd, dh, dw), kernel (T * Cin, Cout), bias)] per layer, in
   layer order, keeping only the T taps the causal mask lets through (13 of 18 for mask A, 14 for B)."""
-  kd, kh, kw = kernel_size
-  grid = np.stack(np.meshgrid(np.arange(kd) - (kd - 1), np.arange(kh) - kh // 2, np.arange(kw) - kw // 2,
-                              indexing="ij"), -1)  # (kd, kh, kw, 3)
   names = ["conv_in"] + sorted(k for k in params if k.startswith("res")) + ["conv_out"]
   out = []
   for i, name in enumerate(names):
     keep = causal_mask_3d(kernel_size, "A" if i == 0 else "B") > 0
     k = jnp.asarray(params[name]["kernel"])[keep]  # (T, Cin, Cout)
-    out.append((grid[keep], k.reshape(-1, k.shape[-1]), params[name]["bias"]))
+    out.append((mask_taps(kernel_size, "A" if i == 0 else "B"), k.reshape(-1, k.shape[-1]),
+                params[name]["bias"]))
   return out
 
 
 class WavefrontCoder:
-  """Runs the context model wavefront by wavefront for one volume (K, h, w).
-
-  `run(symbol_source)` calls `symbol_source(step, logits (M_s, L) float32, freqs (M_s, L) int32) -> symbols
-  (M_s,)` once per step in coding order and returns all symbols (K, h, w) int32. The encoder's source returns
-  the true symbols (and records the tables); the decoder's decodes them from the bitstream.
-  """
+  """The `StepCoder` of the 3D masked model: one volume (K, h, w), wavefront by wavefront (module doc)."""
 
   def __init__(self, context_params: dict, centers: np.ndarray, shape: tuple[int, int, int],
                kernel_size=(2, 3, 3)):
-    K, h, w = shape
-    self.shape = shape
-    self.schedule = wavefront_schedule(K, h, w)
+    self.shape = tuple(shape)
+    self.schedule = wavefront_schedule(self.shape, tuple(kernel_size))
     self.width = max(len(p) for p in self.schedule)
-    layers = _masked_kernels(context_params, kernel_size)
+    layers = _masked_kernels(context_params, tuple(kernel_size))
     self._centers = np.asarray(centers, np.float32)
     self._starts = np.cumsum([0] + [len(p) for p in self.schedule[:-1]]).astype(np.int32)
     self._order = np.concatenate(self.schedule)  # (N, 3): row r is the position of rank r
     buckets = sorted({-(-self.width // (8 << k)) * 8 for k in range(4)} | {self.width})
     self._bucket = [min(b for b in buckets if b >= len(p)) for p in self.schedule]
     self._num_rows = len(self._order) + max(buckets) + 1  # ranks, room for padded steps, the pad row
-    neighbors = _neighbor_ranks(self._order, shape, layers[-1][0], self._num_rows)
+    neighbors = _neighbor_ranks(self._order, self.shape, layers[-1][0], self._num_rows)
     self._step = _build_step(layers, neighbors)
     self._hidden = [int(layers[0][1].shape[1])] * (len(layers) - 1)  # conv_in, then (a, sum) per unit
 
@@ -91,7 +120,7 @@ class WavefrontCoder:
     x = jnp.full((n, 1), self._centers[0], jnp.float32)
     return (x,) + tuple(jnp.zeros((n, f), jnp.float32) for f in self._hidden)
 
-  def run(self, symbol_source: Callable[[int, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+  def run(self, symbol_source: step_coder.SymbolSource) -> np.ndarray:
     bufs = self.init_buffers()
     prev_start, prev_val = 0, np.full((self.width,), self._centers[0], np.float32)
     decoded = []

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from jcomp.eval import ablation
+from jcomp.experiments import ablation
 
 
 def test_ablation_rates_order_and_real_coding_matches_estimates():

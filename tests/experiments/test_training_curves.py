@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from jcomp.eval import training_curves
+from jcomp import cli
+from jcomp.experiments import training_curves
 
 LOG = """I1123 some absl line
 step      10 |     0.7 img/s | loss 3370.7092 | bpp_est 0.873 | ms_ssim 0.9718 | psnr 23.52 | H 1.746 | imp 1.00 | lr 5.0e-04
@@ -22,12 +23,13 @@ def test_parse_log_reads_train_and_eval_lines_and_keeps_the_last_of_a_repeated_s
   np.testing.assert_allclose(log["eval"]["ms_ssim"], [0.9115])
 
 
-def test_cli_writes_a_png_and_rejects_a_file_without_steps(tmp_path):
+def test_jcomp_curves_writes_a_png_and_rejects_a_file_without_steps(tmp_path, capsys):
   good, bad = tmp_path / "train.log", tmp_path / "other.log"
   good.write_text(LOG)
   bad.write_text("nothing here\n")
   out = tmp_path / "curves.png"
-  assert training_curves.main([str(good), "--out", str(out)]) == 0
+  assert cli.main(["curves", str(good), "--out", str(out)]) == 0
   assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  assert training_curves.main([str(bad), "--out", str(tmp_path / "x.png")]) == 2
+  assert cli.main(["curves", str(bad), "--out", str(tmp_path / "x.png")]) == 1
   assert not (tmp_path / "x.png").exists()
+  assert capsys.readouterr().err.strip() == f"error: {bad} has no 'step ...' lines of jcomp.main"

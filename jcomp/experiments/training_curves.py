@@ -1,6 +1,6 @@
 """Training curves from `jcomp.main` console logs (a model card's `train.log`, or a run's captured stdout).
 
-  python -m jcomp.eval.training_curves jcomp/pretrained/*/train.log runs/cpu/ft055.log --out=curves.png
+  jcomp curves jcomp/pretrained/*/train.log runs/cpu/ft055.log --out=curves.png
 
 Parses the `step ... | bpp_est ... | ms_ssim ...` and `eval ...` lines (any other output is skipped) and
 draws rate (bpp estimate), MS-SSIM and PSNR against the step, one line per log; held-out eval points as
@@ -9,10 +9,8 @@ markers. A log that restarted (resumed runs print from the restored step) is dra
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import sys
 
 import numpy as np
 
@@ -71,31 +69,18 @@ def plot_curves(logs: dict[str, dict], path: str) -> None:
   os.replace(tmp, path)
 
 
-def _name(path: str) -> str:
+def log_name(path: str) -> str:
+  """The name a log is drawn under: a model card's folder for `<name>/train.log`, else the file's stem."""
   base = os.path.basename(path)
   return os.path.basename(os.path.dirname(path)) if base == "train.log" else os.path.splitext(base)[0]
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("logs", nargs="+", help="console logs of jcomp.main")
-  p.add_argument("--out", required=True, help="output PNG")
-  a = p.parse_args(argv)
-  logs = {}
-  for path in a.logs:
-    if not os.path.isfile(path):
-      print(f"error: no such log file: {path}", file=sys.stderr)
-      return 2
-    with open(path, errors="replace") as f:
-      log = parse_log(f.read())
-    if not log["train"]["step"].size:
-      print(f"error: {path} has no 'step ...' lines of jcomp.main", file=sys.stderr)
-      return 2
-    logs[_name(path)] = log
-  plot_curves(logs, a.out)
-  print(f"wrote {a.out}")
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())
+def read_log(path: str) -> dict[str, dict[str, np.ndarray]]:
+  """`parse_log` of a file. Raises FileNotFoundError, or ValueError if it has no `step ...` line."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"no such log file: {path}")
+  with open(path, errors="replace") as f:
+    log = parse_log(f.read())
+  if not log["train"]["step"].size:
+    raise ValueError(f"{path} has no 'step ...' lines of jcomp.main")
+  return log

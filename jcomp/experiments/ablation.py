@@ -11,13 +11,12 @@ code length, bits) and really coded with the shared rANS coder:
 The histograms are fitted on the evaluated images themselves (add-one smoothing) and treated as known to the
 decoder, which favours them slightly (the paper fits them on training data).
 
-  python -m jcomp.eval.ablation --model=NAME --images=DIR [--out=ablation.md] [--max-images=N]
+  jcomp ablation --model=NAME --images=DIR [--out=ablation.md] [--max-images=N]
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+from typing import Iterable
 
 import numpy as np
 
@@ -65,35 +64,12 @@ def to_markdown(r: dict[str, tuple[float, float]], title: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-  from jcomp.checkpoint import write_atomic  # pylint: disable=g-import-not-at-top
-  from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
-  from jcomp.eval import rd  # pylint: disable=g-import-not-at-top
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--model", required=True)
-  p.add_argument("--images", required=True)
-  p.add_argument("--out", default=None)
-  p.add_argument("--max-images", type=int, default=None)
-  a = p.parse_args(argv)
-  try:
-    codec = load_codec(a.model).codec
-    refs = rd.list_images(a.images, a.max_images)
-  except Exception as e:  # pylint: disable=broad-except
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+def ablate(codec, images: Iterable[np.ndarray]) -> dict[str, tuple[float, float]]:
+  """`rates` of a `jcomp.coding.codec.Codec`'s symbol volumes of (H, W, 3) uint8 `images`."""
   volumes, pixels, ctx = [], [], []
-  for ref in refs:
-    image = ref.load()
+  for image in images:
     r = codec.compress(image)
     volumes.append(codec.analyze(image)["symbols"])
     pixels.append(image.shape[0] * image.shape[1])
     ctx.append((r.bpp_est * pixels[-1], 8 * len(r.data)))
-  md = to_markdown(rates(volumes, len(codec.centers), pixels, ctx), f"{a.model} on {a.images} ({len(refs)} images)")
-  print(md)
-  if a.out:
-    write_atomic(a.out, md.encode())
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())
+  return rates(volumes, len(codec.centers), pixels, ctx)
