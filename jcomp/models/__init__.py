@@ -19,7 +19,7 @@ from jcomp.models.compressor import (Autoencoder, build_autoencoder, importance_
 from jcomp.models.context import ContextModel
 from jcomp.models.importance import IMPORTANCE_MAPS
 from jcomp.models.masked3d import ContextModel3D
-from jcomp.models.progressive import ProgressiveContextModel
+from jcomp.models.progressive import ProgressiveModel
 from jcomp.models.quantizer import QUANTIZERS, masked_symbol
 
 
@@ -61,7 +61,7 @@ def _progressive(m: ml_collections.ConfigDict) -> ContextModel:
     raise ValueError(f"the progressive model needs an odd spatial kernel, got {c.kernel_size}")
   if c.layer_depth < 1 or c.layer_count < 1:
     raise ValueError(f"layer_depth and layer_count must be >= 1, got {c.layer_depth}, {c.layer_count}")
-  return ProgressiveContextModel(layer_depth=c.layer_depth, layer_count=c.layer_count, features=c.features,
+  return ProgressiveModel(layer_depth=c.layer_depth, layer_count=c.layer_count, features=c.features,
                                  cond_layers=c.cond_layers, num_residual_units=c.num_residual_units,
                                  kernel_size=s, dtype=jnp.dtype(m.dtype))
 

@@ -77,8 +77,13 @@ class MaskedPlaneConv(nn.Module):
     return y + bias.reshape(k * f).astype(self.dtype)
 
 
-class ProgressiveModel(nn.Module):
-  """Args: layer_depth K, layer_count N (max layers), features F, cond_layers, residual units, kernel s."""
+class ProgressiveModel(ContextModel):
+  """Args: layer_depth K, layer_count N (max layers), features F, cond_layers, residual units, kernel s.
+
+  As a context model (the contract of `jcomp.models.context`) it reads the volume (D, H, W) of a code's coded
+  layers, channel d = l K + k (bit k of layer l), values -1/+1 (centers (-1, 1) of symbols 0/1), and gives
+  the logits of the two symbols [0, z] (B, D, H, W, 2). Coding order: layer after layer, each by `wavefronts`.
+  """
   layer_depth: int
   layer_count: int
   features: int = 16
@@ -87,8 +92,10 @@ class ProgressiveModel(nn.Module):
   kernel_size: int = 3
   dtype: jnp.dtype = jnp.float32
 
+  num_centers = 2  # bits (class constant)
+
   @nn.compact
-  def __call__(self, code: jnp.ndarray, layer: jnp.ndarray) -> jnp.ndarray:
+  def layer_logits(self, code: jnp.ndarray, layer: jnp.ndarray) -> jnp.ndarray:
     """Logits for bit = 1 of one layer per example.
 
     Args:
@@ -120,6 +127,29 @@ class ProgressiveModel(nn.Module):
     z = conv(1, "B", "conv_out")(y)  # (B, H, W, K)
     return z.transpose(0, 3, 1, 2).astype(jnp.float32)
 
+  def __call__(self, values: jnp.ndarray, pad_value=0.0, centers=None) -> jnp.ndarray:
+    """values (B, D, H, W) in {-1, +1}, D = n K with n <= layer_count -> logits (B, D, H, W, 2) float32."""
+    del pad_value, centers
+    b, d, h, w = values.shape
+    k, n = self.layer_depth, d // self.layer_depth
+    code = jnp.pad(jnp.transpose(values, (0, 2, 3, 1)),
+                   ((0, 0), (0, 0), (0, 0), (0, self.layer_count * k - d)))
+    rep = jnp.repeat(code, n, axis=0)  # (B n, ...), example-major
+    z = self.layer_logits(rep, jnp.tile(jnp.arange(n, dtype=jnp.int32), b)).reshape(b, d, h, w)
+    return jnp.stack([jnp.zeros_like(z), z], axis=-1)
+
+  def decode_schedule(self, shape: tuple[int, int, int]) -> list[np.ndarray]:
+    d, h, w = shape
+    if d % self.layer_depth or d // self.layer_depth > self.layer_count:
+      raise step_coder.ScheduleError(f"{d} code channels are not up to {self.layer_count} layers of "
+                                     f"{self.layer_depth} bits")
+    layer = wavefronts(self, h, w)
+    return [p + np.array([l * self.layer_depth, 0, 0], np.int32) for l in range(d // self.layer_depth)
+            for p in layer]
+
+  def step_coder(self, params: dict, centers: np.ndarray, shape: tuple[int, int, int]) -> "LayerCoder":
+    return LayerCoder(self, params, shape)
+
 
 def wavefront_scale(model) -> int:
   """a of the wavefront index t = a k + (r + 1) y + x (module doc)."""
@@ -139,57 +169,11 @@ def wavefronts(model, height: int, width: int) -> list[np.ndarray]:
   return step_coder.index_schedule(t, pos)
 
 
-class ProgressiveContextModel(ContextModel):
-  """The contract's view of `ProgressiveModel`: a context model over the volume (D, H, W) of a code's coded
-  layers, channel d = l K + k (bit k of layer l), values -1/+1 (centers (-1, 1) of symbols 0/1), logits of
-  the two symbols [0, z] (B, D, H, W, 2). Coding order: layer after layer, each by `wavefronts`."""
-  layer_depth: int
-  layer_count: int
-  features: int = 16
-  cond_layers: int = 2
-  num_residual_units: int = 1
-  kernel_size: int = 3
-  dtype: jnp.dtype = jnp.float32
-
-  num_centers = 2  # bits (class constant)
-
-  def setup(self):
-    self.net = ProgressiveModel(self.layer_depth, self.layer_count, self.features, self.cond_layers,
-                                self.num_residual_units, self.kernel_size, self.dtype)
-
-  def __call__(self, values: jnp.ndarray, pad_value=0.0, centers=None) -> jnp.ndarray:
-    """values (B, D, H, W) in {-1, +1}, D = n K with n <= layer_count -> logits (B, D, H, W, 2) float32."""
-    del pad_value, centers
-    b, d, h, w = values.shape
-    k, n = self.layer_depth, d // self.layer_depth
-    code = jnp.pad(jnp.transpose(values, (0, 2, 3, 1)),
-                   ((0, 0), (0, 0), (0, 0), (0, self.layer_count * k - d)))
-    rep = jnp.repeat(code, n, axis=0)  # (B n, ...), example-major
-    z = self.net(rep, jnp.tile(jnp.arange(n, dtype=jnp.int32), b)).reshape(b, d, h, w)
-    return jnp.stack([jnp.zeros_like(z), z], axis=-1)
-
-  def layer_logits(self, code: jnp.ndarray, layer: jnp.ndarray) -> jnp.ndarray:
-    """One layer: code (B, H, W, N K) in {-1, 0, +1} (0 = unknown), layer (B,) -> logits of bit = 1 (B, K, H, W)."""
-    return self.net(code, layer)
-
-  def decode_schedule(self, shape: tuple[int, int, int]) -> list[np.ndarray]:
-    d, h, w = shape
-    if d % self.layer_depth or d // self.layer_depth > self.layer_count:
-      raise step_coder.ScheduleError(f"{d} code channels are not up to {self.layer_count} layers of "
-                                     f"{self.layer_depth} bits")
-    layer = wavefronts(self, h, w)
-    return [p + np.array([l * self.layer_depth, 0, 0], np.int32) for l in range(d // self.layer_depth)
-            for p in layer]
-
-  def step_coder(self, params: dict, centers: np.ndarray, shape: tuple[int, int, int]) -> "LayerCoder":
-    return LayerCoder(self, params, shape)
-
-
 class LayerCoder:
   """The step coder of the progressive model: one network call per wavefront for the wavefront's layer only
   (the generic coder would compute all layers at every step)."""
 
-  def __init__(self, model: ProgressiveContextModel, params: dict, shape: tuple[int, int, int]):
+  def __init__(self, model: ProgressiveModel, params: dict, shape: tuple[int, int, int]):
     self.shape = tuple(shape)
     self.schedule = model.decode_schedule(self.shape)
     self._k, self._n = model.layer_depth, model.layer_count
