@@ -84,6 +84,13 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def lookup(table: dict, kind: str, name: str):
+  """`table[name]`, the part a config names; a ValueError listing the choices for an unknown name."""
+  if name not in table:
+    raise ValueError(f"unknown {kind} {name!r}; choose one of {sorted(table)}")
+  return table[name]
+
+
 def operating_point(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   """The reference code's operating points (SPEC §1): low K=32 t=0.4, med K=32 t=1.2, high K=64 t=1.0."""
   points = {"low": (32, 0.4), "med": (32, 1.2), "high": (64, 1.0)}

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jcomp import metrics
+from jcomp.config_lib import lookup
 
 LOG2E = 1.4426950408889634
 
@@ -52,6 +53,15 @@ def kept_bits(mask: jnp.ndarray) -> jnp.ndarray:
   return jnp.mean(mask)
 
 
+def zeroth_order_bits(bits: jnp.ndarray, layer_depth: int) -> jnp.ndarray:
+  """(n,) bits per bit of a per-layer zeroth-order model of binary codes (..., n K) in {0, 1}: the binary
+  entropy of each layer's frequency of ones over `bits` itself (an oracle baseline: it ignores the cost of
+  sending the frequency)."""
+  n = bits.shape[-1] // layer_depth
+  p = jnp.asarray(bits, jnp.float32).reshape(-1, n, layer_depth).mean(axis=(0, 2))
+  return -(jax.scipy.special.xlogy(p, p) + jax.scipy.special.xlogy(1 - p, 1 - p)) / jnp.log(2.0)
+
+
 def rate_term(bits_per_symbol: jnp.ndarray, beta: float, target: float) -> jnp.ndarray:
   """beta * max(H - t, 0): the clipped rate term, switched off below the target t (bits/symbol)."""
   return beta * jax.nn.relu(bits_per_symbol - target)
@@ -68,7 +78,5 @@ def distortion(x: jnp.ndarray, x_hat: jnp.ndarray, kind: str) -> tuple[jnp.ndarr
   ms_ssim = metrics.ms_ssim(x, x_hat)
   mse = metrics.mse(x, x_hat)
   psnr = 10.0 * jnp.log10(255.0**2 / jnp.maximum(mse, 1e-10))
-  if kind not in DISTORTIONS:
-    raise ValueError(f"unknown distortion {kind!r}; choose one of {sorted(DISTORTIONS)}")
-  d = DISTORTIONS[kind](ms_ssim, mse)
+  d = lookup(DISTORTIONS, "distortion", kind)(ms_ssim, mse)
   return jnp.mean(d), dict(ms_ssim=jnp.mean(ms_ssim), psnr=jnp.mean(psnr), mse=jnp.mean(mse))

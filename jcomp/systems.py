@@ -24,7 +24,8 @@ import ml_collections
 import numpy as np
 
 from jcomp import losses
-from jcomp.coding.code_codec import CODE_VALUES
+from jcomp.config_lib import lookup
+from jcomp.models.progressive import CODE_VALUES
 from jcomp.models import (QUANTIZERS, build_autoencoder, build_context_model, context_entry, importance_part,
                           symbol_values, to_volume)
 
@@ -99,7 +100,8 @@ class ImageSystem:
     return loss, (m, new_stats)
 
   def validate(self) -> None:
-    if self.config.loss.soft_rate_gradient and not QUANTIZERS[self.config.model.quantizer].learned_centers:
+    quantizer = lookup(QUANTIZERS, "quantizer", self.config.model.quantizer)
+    if self.config.loss.soft_rate_gradient and not quantizer.learned_centers:
       raise ValueError("loss.soft_rate_gradient needs model.quantizer='centers' (it differentiates the soft "
                        f"assignment to the learned centers), got {self.config.model.quantizer!r}")
 
@@ -145,8 +147,7 @@ class CodeSystem:
     values = jnp.asarray(CODE_VALUES)[symbols]
     bits = losses.symbol_bits(self.context.apply({"params": params["context"]}, values, 0.0), symbols)
     per_layer = bits.reshape(bits.shape[0], n, -1).mean(axis=(0, 2))
-    p = symbols.reshape(symbols.shape[0], n, -1).mean(axis=(0, 2)).astype(jnp.float32)
-    zeroth = -(jax.scipy.special.xlogy(p, p) + jax.scipy.special.xlogy(1 - p, 1 - p)) / jnp.log(2.0)
+    zeroth = losses.zeroth_order_bits(batch[..., :n * c.layer_depth], c.layer_depth)
     loss = jnp.mean(bits)
     return loss, (dict(loss=loss, bits_per_bit=loss, layer_bits_per_bit=per_layer,
                        zeroth_order_bits_per_bit=jnp.mean(zeroth), zeroth_order_layers=zeroth), batch_stats)

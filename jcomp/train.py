@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from jcomp import checkpoint, sharding, systems, zoo
+from jcomp.config_lib import lookup
 from jcomp.data import sources
 from jcomp.models import surgery
 
@@ -80,7 +81,7 @@ def lr_schedule(config: ml_collections.ConfigDict, lr: float, step) -> jnp.ndarr
   (`optim.schedule = 'staircase'`) or cosine-decayed to lr x lr_decay at num_train_steps ('cosine')."""
   o = config.optim
   warmup = jnp.minimum(1.0, (step + 1) / max(o.warmup_steps, 1))
-  return lr * warmup * SCHEDULES[o.schedule](config, step)
+  return lr * warmup * lookup(SCHEDULES, "optim.schedule", o.schedule)(config, step)
 
 
 def _staircase(config: ml_collections.ConfigDict, step) -> jnp.ndarray:
@@ -140,8 +141,7 @@ def _validate(config: ml_collections.ConfigDict, system) -> None:
     raise ValueError(f"crop_size must be a multiple of 8, got {config.crop_size}")
   if config.data.eval_crop_size % 8:
     raise ValueError(f"data.eval_crop_size must be a multiple of 8, got {config.data.eval_crop_size}")
-  if config.optim.schedule not in SCHEDULES:
-    raise ValueError(f"optim.schedule must be one of {sorted(SCHEDULES)}, got {config.optim.schedule!r}")
+  lookup(SCHEDULES, "optim.schedule", config.optim.schedule)
   system.validate()
   n = jax.device_count()
   if config.batch_size % n:

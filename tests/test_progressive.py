@@ -1,4 +1,4 @@
-"""Tests of the progressive binary-code entropy coder: synthetic codes, training through the one trainer, real coding."""
+"""The progressive binary-code entropy coder: synthetic codes, training through the one trainer, real coding."""
 
 from __future__ import annotations
 

@@ -18,11 +18,10 @@ import time
 import ml_collections
 import numpy as np
 
-from jcomp import checkpoint
+from jcomp import checkpoint, losses, zoo
 from jcomp.coding import bitstream, codec
 from jcomp.models import build_context_model
-
-CODE_VALUES = np.array([-1.0, 1.0], np.float32)  # the value of bit 0 and bit 1 in the context model's input
+from jcomp.models.progressive import CODE_VALUES
 
 
 def coded_part(codes: np.ndarray, model_config: ml_collections.ConfigDict) -> np.ndarray:
@@ -38,16 +37,6 @@ def coded_part(codes: np.ndarray, model_config: ml_collections.ConfigDict) -> np
     raise ValueError(f"the code has {n} layers to code but the model supports layer_count = {c.layer_count}; "
                      f"set model.context.coded_layer_count <= {c.layer_count}")
   return codes[..., :n * c.layer_depth].astype(np.uint8)
-
-
-def zeroth_order_bits(bits: np.ndarray, layer_depth: int) -> np.ndarray:
-  """(n,) bits per bit of a per-layer zeroth-order model: the binary entropy of each layer's frequency of
-  ones over `bits` (..., n K) itself (an oracle baseline: it ignores the cost of sending the frequency)."""
-  n = bits.shape[-1] // layer_depth
-  p = np.asarray(bits, np.float64).reshape(-1, n, layer_depth).mean(axis=(0, 2))
-  with np.errstate(divide="ignore", invalid="ignore"):
-    h = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
-  return np.nan_to_num(h)
 
 
 @dataclasses.dataclass
@@ -73,9 +62,10 @@ class CodeCodec:
     self._k = config.model.context.layer_depth
 
   @classmethod
-  def load(cls, workdir: str) -> "CodeCodec":
-    config = checkpoint.load_config(workdir)
-    return cls(config, checkpoint.load_variables(workdir)["params"]["context"])
+  def load(cls, spec: str) -> "CodeCodec":
+    """A workdir or model directory (`zoo.load`)."""
+    config, variables = zoo.load(spec)
+    return cls(config, variables["params"]["context"])
 
   def _coded_symbols(self, codes: np.ndarray) -> tuple[np.ndarray, codec.CodedSymbols]:
     bits = coded_part(codes, self.config.model)
@@ -119,17 +109,10 @@ class CodeCodec:
     exact = bool(np.array_equal(self.decode(data), bits))
     n = bits.shape[-1] // self._k
     raw = np.full(n, bits.shape[0] * bits.shape[1] * self._k, np.float64)
-    per_position = -np.log2(np.take_along_axis(_softmax(coded.logits), coded.symbols[:, None], 1)[:, 0])
     layer_of = np.repeat(np.arange(n), bits.shape[0] * bits.shape[1] * self._k)  # coding order is layer-major
-    estimate = np.bincount(layer_of, per_position, minlength=n)
-    return Report(raw, zeroth_order_bits(bits, self._k) * raw, estimate, 8.0 * len(coded.payload), len(data),
-                  exact, time.time() - t0), data
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-  z = z.astype(np.float64) - z.max(axis=-1, keepdims=True)
-  e = np.exp(z)
-  return e / e.sum(axis=-1, keepdims=True)
+    estimate = np.bincount(layer_of, coded.position_bits(), minlength=n)
+    zeroth = np.asarray(losses.zeroth_order_bits(bits, self._k), np.float64) * raw
+    return Report(raw, zeroth, estimate, 8.0 * len(coded.payload), len(data), exact, time.time() - t0), data
 
 
 def format_table(reports: list[Report]) -> str:

@@ -10,10 +10,10 @@
 Trimmed code (Li et al. 2018; Mentzer et al. 2018 Sec. 3.4): the importance map keeps the first n(i, j) of the
 K channels at each position. The counts n (h, w) in [0, K] are coded first (payload 0, `encode_counts`), then
 only the kept symbols, in the order of the context model's decode schedule, with its tables (payload 1; any
-context model through the contract of `jcomp.models.context`: `encode_symbols` / `decode_symbols`). A masked-out position
-carries the known symbol `masked_symbol` (binarizer: 0; centers: Q(0)), exactly what the training forward
-pass gives there, so the decoder network and the context model see centers[symbol] at every position, as in
-training. Models without an importance map keep all K channels and write an empty payload 0.
+context model through the contract of `jcomp.models.context`: `encode_symbols` / `decode_symbols`). A
+masked-out position carries the known symbol `masked_symbol` (binarizer: 0; centers: Q(0)), exactly what the
+training forward pass gives there, so the decoder network and the context model see centers[symbol] at every
+position, as in training. Models without an importance map keep all K channels and write an empty payload 0.
 
 Guarantee: a file decodes to exactly `reconstruct(image)` (pixel for pixel) on the same backend and software
 versions as the encoder (e.g. CPU to CPU with the same jax/jaxlib), in another process or on another machine
@@ -141,12 +141,15 @@ class CodedSymbols:
   logits: np.ndarray     # (N, L) float32
   coder_s: float = 0.0   # seconds in the rANS encoder
 
-  def estimate_bits(self) -> float:
-    """Cross-entropy of the coded symbols under the logits, bits (float64 softmax)."""
+  def position_bits(self) -> np.ndarray:
+    """(N,) cross-entropy of each coded symbol under its logits, bits (float64 softmax)."""
     z = self.logits.astype(np.float64)
     z -= z.max(axis=-1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    return float(-np.sum(log_p[np.arange(len(self.symbols)), self.symbols]) / np.log(2))
+    return -log_p[np.arange(len(self.symbols)), self.symbols] / np.log(2)
+
+  def estimate_bits(self) -> float:
+    return float(np.sum(self.position_bits()))
 
 
 def encode_symbols(coder_: step_coder.StepCoder, symbols: np.ndarray, kept: np.ndarray) -> CodedSymbols:
@@ -293,7 +296,6 @@ class Codec:
     bits_est = coded.estimate_bits()
     payloads = [encode_counts(counts) if self.trimmed else b"", coded.payload]
     t3 = time.perf_counter()
-    t2 -= coded.coder_s
     H, W = a["size"]
     header = bitstream.Header(model_id=self.model_id, system=self.config.system, image_height=H,
                               image_width=W, pad_bottom=a["pad"][0], pad_right=a["pad"][1],
@@ -302,7 +304,7 @@ class Codec:
     return CompressResult(
         data=data, bpp_real=8 * len(data) / (H * W), bpp_est=bits_est / (H * W),
         bits_ideal=probabilities.ideal_bits(coded.freqs, coded.symbols),
-        timings=dict(analysis_s=t1 - t0, context_s=t2 - t1, coder_s=t3 - t2),
+        timings=dict(analysis_s=t1 - t0, context_s=t2 - t1 - coded.coder_s, coder_s=t3 - t2 + coded.coder_s),
         coded_symbols=len(coded.symbols), mask_bytes=len(payloads[0]))
 
   def decompress_symbols(self, data: bytes) -> tuple[bitstream.Header, np.ndarray, dict]:
@@ -323,7 +325,8 @@ class Codec:
       raise CodecError("corrupt file: mask counts for a model without importance map")
     else:
       counts = np.full((h, w), K, np.int32)
-    symbols, coder_s = decode_symbols(self._coder(shape), payloads[1], kept_mask(counts, K), self.masked_symbol)
+    symbols, coder_s = decode_symbols(self._coder(shape), payloads[1], kept_mask(counts, K),
+                                      self.masked_symbol)
     return header, symbols, dict(context_s=time.perf_counter() - t0 - coder_s, coder_s=coder_s)
 
   def decompress(self, data: bytes) -> np.ndarray:

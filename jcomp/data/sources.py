@@ -19,6 +19,7 @@ are padded by reflection (not skipped), so every example of the split is used.
 from __future__ import annotations
 
 import concurrent.futures
+import glob
 import os
 import queue
 import threading
@@ -98,7 +99,6 @@ class _CodeFolder(Sequence):
   'train[A:B]' (examples)."""
 
   def __init__(self, folder: str, split: str):
-    import glob  # pylint: disable=g-import-not-at-top
     files = sorted(glob.glob(os.path.join(folder, "*.npz")))
     if not files:
       raise DataError(f"no .npz codes in {folder!r}")
@@ -117,21 +117,15 @@ class _CodeFolder(Sequence):
 
 
 def _split_slice(split: str, n: int) -> slice:
-  """'train' -> all; 'train[a:b]' with a, b examples or percentages of n."""
-  name, _, rest = split.partition("[")
-  if not rest:
-    return slice(None)
-  lo, _, hi = rest.rstrip("]").partition(":")
-
-  def bound(v: str):
-    if not v:
-      return None
-    return round(n * float(v[:-1]) / 100) if v.endswith("%") else int(v)
-
+  """A TFDS split string of one split named 'train' over n examples ('train', 'train[:90%]', 'train[900:]')
+  -> the slice TFDS reads for it (the same rounding as a folder of images)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
-    return slice(bound(lo), bound(hi))
-  except ValueError as e:
-    raise DataError(f"bad split {split!r}") from e
+    info = {"train": tfds.core.SplitInfo(name="train", shard_lengths=[n], num_bytes=0)}
+    (absolute,) = tfds.core.ReadInstruction.from_spec(split).to_absolute(info)
+  except (ValueError, AssertionError) as e:
+    raise DataError(f"bad split {split!r} for a folder of codes (one split, 'train'): {e}") from e
+  return slice(absolute.from_, absolute.to)
 
 
 def crop(image: np.ndarray, size: int, top: int, left: int) -> np.ndarray:

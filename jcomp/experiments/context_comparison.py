@@ -34,20 +34,18 @@ from jcomp.coding.codec import Codec
 from jcomp.data import images as images_lib
 from jcomp.models import build_context_model
 
-MODELS = ("masked3d", "ccn", "ccn_gmm")
 CCN_CONTEXT = dict(kernel_size=(1, 5, 5), group=3, spatial_codes=1, num_residual_units=1)  # configs/ccn.py
+CONTEXT_SETTINGS = {"masked3d": {},  # the shipped model's own settings
+                    "ccn": CCN_CONTEXT, "ccn_gmm": dict(CCN_CONTEXT, num_components=3)}  # configs/ccn_gmm.py
+MODELS = tuple(CONTEXT_SETTINGS)
 
 
 def context_config(base: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-  """The full config of the AE `base` with context model `name` (masked3d keeps the shipped settings)."""
+  """The full config of the AE `base` with context model `name` and its `CONTEXT_SETTINGS`."""
   c = copy.deepcopy(base)
-  if name == "masked3d":
-    return c
   with c.unlocked():
     c.model.context.name = name
-    c.model.context.update(CCN_CONTEXT)
-    if name == "ccn_gmm":
-      c.model.context.num_components = 3
+    c.model.context.update(CONTEXT_SETTINGS[name])
   return c
 
 

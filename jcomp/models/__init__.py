@@ -13,6 +13,7 @@ from typing import Callable
 import jax.numpy as jnp
 import ml_collections
 
+from jcomp.config_lib import lookup
 from jcomp.models.ccn import CCNContextModel, CCNGMMContextModel
 from jcomp.models.compressor import (Autoencoder, build_autoencoder, importance_part, symbol_values,
                                      to_volume)
@@ -75,10 +76,7 @@ CONTEXT_MODELS = {
 
 
 def context_entry(model_config: ml_collections.ConfigDict) -> ContextEntry:
-  name = model_config.context.name
-  if name not in CONTEXT_MODELS:
-    raise ValueError(f"unknown context model {name!r}; choose one of {sorted(CONTEXT_MODELS)}")
-  return CONTEXT_MODELS[name]
+  return lookup(CONTEXT_MODELS, "context model", model_config.context.name)
 
 
 def build_context_model(model_config: ml_collections.ConfigDict) -> ContextModel:

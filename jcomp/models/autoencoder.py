@@ -20,6 +20,8 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jcomp.config_lib import lookup
+
 # Fixed per-channel statistics of ImageNet used by the paper's reference code (SPEC §1).
 RGB_MEAN = (121.85369873, 113.58860779, 100.63715363)
 RGB_VAR = (4746.37695312, 4454.13964844, 4812.234375)
@@ -94,9 +96,7 @@ class Upsample(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    if self.method not in UPSAMPLERS:
-      raise ValueError(f"unknown upsample method {self.method!r}; choose one of {sorted(UPSAMPLERS)}")
-    return UPSAMPLERS[self.method](x, self.features, (self.kernel_size,) * 2, self.dtype)
+    return lookup(UPSAMPLERS, "upsample method", self.method)(x, self.features, (self.kernel_size,) * 2, self.dtype)
 
 
 class Encoder(nn.Module):

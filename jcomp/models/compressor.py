@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from jcomp.config_lib import lookup
 from jcomp.models.autoencoder import Decoder, Encoder
 from jcomp.models.importance import IMPORTANCE_MAPS
 from jcomp.models.quantizer import QUANTIZERS
@@ -38,9 +39,9 @@ class Autoencoder(nn.Module):
   def setup(self):
     importance_kw = {"li": dict(levels=self.importance_levels, features=self.features // 2, dtype=self.dtype)}
     quantizer_kw = {"centers": dict(num_centers=self.num_centers, sigma=self.sigma)}
-    self.importance_map = _part(IMPORTANCE_MAPS, "importance map", self.importance)(
+    self.importance_map = lookup(IMPORTANCE_MAPS, "importance map", self.importance)(
         self.num_channels, **importance_kw.get(self.importance, {}))
-    self.quant = _part(QUANTIZERS, "quantizer", self.quantizer)(**quantizer_kw.get(self.quantizer, {}))
+    self.quant = lookup(QUANTIZERS, "quantizer", self.quantizer)(**quantizer_kw.get(self.quantizer, {}))
     kw = dict(features=self.features, num_blocks=self.num_blocks, units_per_block=self.units_per_block,
               kernel_size=self.kernel_size, dtype=self.dtype)
     self.encoder = Encoder(self.num_channels + self.importance_map.extra_channels, **kw)
@@ -69,20 +70,14 @@ class Autoencoder(nn.Module):
     return out
 
 
-def _part(table: dict, kind: str, name: str):
-  if name not in table:
-    raise ValueError(f"unknown {kind} {name!r}; choose one of {sorted(table)}")
-  return table[name]
-
-
 def symbol_values(model_config: ml_collections.ConfigDict, autoencoder_params: dict) -> jnp.ndarray:
   """The value of each symbol index (L,) float32: the learned centers, or (0, 1) for the binarizer."""
-  return _part(QUANTIZERS, "quantizer", model_config.quantizer).symbol_values(autoencoder_params.get("quant"))
+  return lookup(QUANTIZERS, "quantizer", model_config.quantizer).symbol_values(autoencoder_params.get("quant"))
 
 
 def importance_part(model_config: ml_collections.ConfigDict):
   """The importance map's class (its `codes_counts`, `rate_bits`)."""
-  return _part(IMPORTANCE_MAPS, "importance map", model_config.importance)
+  return lookup(IMPORTANCE_MAPS, "importance map", model_config.importance)
 
 
 def to_volume(t: jnp.ndarray) -> jnp.ndarray:

@@ -61,25 +61,31 @@ def kept_counts(mask: jnp.ndarray) -> jnp.ndarray:
   return jnp.round(jnp.sum(mask, axis=-1)).astype(jnp.int32)
 
 
-class MentzerImportance(nn.Module):
-  """Eq. 14: the encoder's last channel y is the importance map. Reads (z (B, h, w, K + 1), features)."""
-  num_channels: int
-  extra_channels = 1      # encoder outputs: K latents + the importance logit
+class ImportanceMap(nn.Module):
+  """An importance map part: `map(z, features) -> (z (B, h, w, K), mask (B, h, w, K), importance (B, h, w))`
+  from the encoder's outputs z (B, h, w, K + extra_channels) and intermediate features."""
+  extra_channels = 0      # encoder outputs beyond the K latents
   codes_counts = True     # the codec codes the kept-channel counts (payload 0)
+
+  @staticmethod
+  def rate_bits(mask: jnp.ndarray, coding_bits: jnp.ndarray) -> jnp.ndarray:
+    """The rate the map was designed with (bits per symbol): by default the coding cost."""
+    del mask
+    return coding_bits
+
+
+class MentzerImportance(ImportanceMap):
+  """Eq. 14: the encoder's last channel y is the importance map."""
+  num_channels: int
+  extra_channels = 1      # the importance logit
 
   def __call__(self, z, features):
     K = self.num_channels
     mask, soft = mentzer_mask(z[..., K], K)
     return z[..., :K], mask, jnp.sum(soft, axis=-1)
 
-  @staticmethod
-  def rate_bits(mask: jnp.ndarray, coding_bits: jnp.ndarray) -> jnp.ndarray:
-    """The rate the map was designed with: the coding cost (bits per symbol)."""
-    del mask
-    return coding_bits
 
-
-class LiImportance(nn.Module):
+class LiImportance(ImportanceMap):
   """Li et al. 2018: a small network on the encoder's intermediate features (after the residual blocks, at
   twice the code's resolution; a stride-2 conv brings them down). Not z: a stage-1 encoder's z reach |z| ~ 100
   and would saturate p at 0 or 1, where the mask's gradient cannot reach it."""
@@ -87,8 +93,6 @@ class LiImportance(nn.Module):
   levels: int = 4
   features: int = 64
   dtype: jnp.dtype = jnp.float32
-  extra_channels = 0
-  codes_counts = True
 
   @nn.compact
   def __call__(self, z, features):
@@ -103,19 +107,13 @@ class LiImportance(nn.Module):
     return losses.kept_bits(mask)
 
 
-class NoImportance(nn.Module):
+class NoImportance(ImportanceMap):
   """All K channels kept everywhere."""
   num_channels: int
-  extra_channels = 0
-  codes_counts = False
+  codes_counts = False  # nothing to code: the decoder knows all K are kept
 
   def __call__(self, z, features):
     return z, jnp.ones_like(z), jnp.full(z.shape[:-1], float(self.num_channels))
-
-  @staticmethod
-  def rate_bits(mask: jnp.ndarray, coding_bits: jnp.ndarray) -> jnp.ndarray:
-    del mask
-    return coding_bits
 
 
 IMPORTANCE_MAPS = {"mentzer": MentzerImportance, "li": LiImportance, "none": NoImportance}

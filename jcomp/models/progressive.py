@@ -77,6 +77,9 @@ class MaskedPlaneConv(nn.Module):
     return y + bias.reshape(k * f).astype(self.dtype)
 
 
+CODE_VALUES = np.array([-1.0, 1.0], np.float32)  # the model's input value of bit 0 and bit 1 (0 = unknown)
+
+
 class ProgressiveModel(ContextModel):
   """Args: layer_depth K, layer_count N (max layers), features F, cond_layers, residual units, kernel s.
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 
 def nearest_center(z: jnp.ndarray, centers: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -77,8 +76,8 @@ class Binarizer(nn.Module):
 QUANTIZERS = {"centers": CentersQuantizer, "binarizer": Binarizer}
 
 
-def masked_symbol(symbol_values: np.ndarray) -> int:
+def masked_symbol(symbol_values: jnp.ndarray) -> int:
   """The symbol every masked-out latent carries (known to a decoder that knows the mask): the one whose value
   is nearest to 0 (centers: Q(0), Mentzer et al.'s "zero symbol"; binarizer: 0). So decoder input =
   symbol_values[symbols] holds at every position, masked or not."""
-  return int(np.argmin((np.asarray(symbol_values, np.float32) - np.float32(0)) ** 2))
+  return int(nearest_center(jnp.zeros((), jnp.float32), jnp.asarray(symbol_values, jnp.float32))[1])

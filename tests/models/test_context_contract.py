@@ -20,7 +20,7 @@ import pytest
 
 from jcomp.coding import coder, step_coder
 from jcomp.coding.code_codec import CODE_VALUES
-from jcomp.models import CONTEXT_MODELS, build_context_model
+from jcomp.models import CONTEXT_MODELS, ContextModel, build_context_model
 from tests.conftest import random_like, tiny_config
 
 SHAPE = (4, 5, 6)  # (K, h, w); the progressive model reads it as 2 layers of 2 bits
@@ -118,8 +118,11 @@ def test_step_coder_decodes_like_the_serial_reference(variant):
   fast = model.step_coder(params, centers, SHAPE)
   serial = step_coder.GenericCoder(_logits_fn(variant), centers, SHAPE,
                                    step_coder.serial(model.decode_schedule(SHAPE)))
-  np.testing.assert_allclose(_collect_logits(fast, symbols), _collect_logits(serial, symbols), rtol=1e-4,
-                             atol=1e-4)
+  reference = _collect_logits(serial, symbols)
+  np.testing.assert_allclose(_collect_logits(fast, symbols), reference, rtol=1e-4, atol=1e-4)
+  # The contract's fallback (the generic coder along the model's own parallel schedule) agrees too.
+  fallback = ContextModel.step_coder(model, params, centers, SHAPE)
+  np.testing.assert_allclose(_collect_logits(fallback, symbols), reference, rtol=1e-4, atol=1e-4)
   # A real round trip: encode with the step coder's tables, decode with the step coder.
   order, tables = [], []
 
