@@ -118,9 +118,7 @@ def get_config(arg=None):
 
 
 def _recipe(name: str) -> Recipe:
-  if name not in RECIPES:
-    raise ValueError(f"no recipe for model {name!r}; choose one of {sorted(RECIPES)}")
-  return RECIPES[name]
+  return config_lib.lookup(RECIPES, "recipe (shipped model)", name)
 
 
 def _set(c, dotted: str, value) -> None:
