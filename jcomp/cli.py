@@ -1,7 +1,8 @@
 """`jcomp <command>` (also `python -m jcomp`): the codec shaped like tfc's `tfci.py`, evaluation and experiments.
 
   jcomp compress --model=M IMAGE... [-o OUT] [--force] [--verbose]   ->  IMAGE.jcomp next to each image
-  jcomp decompress FILE.jcomp... [-o OUT.png] [--model=M] [--force]  ->  FILE.png (model from the header)
+  jcomp compress --target-bpp=BPP [--strict] [--family=F] IMAGE...    ->  per image, the model of F meeting BPP
+  jcomp decompress FILE.jcomp... [-o OUT.png] [--model=M] [--force]  ->  FILE_decoded.png (model from the header)
   jcomp models                                                       ->  the shipped models and their cards
   jcomp export WORKDIR OUT_DIR                                       ->  a model directory (float16 weights)
   jcomp eval --images=SPEC --out=DIR [--codecs=...] [--models=...]   ->  RD evaluation (`jcomp.eval.rd`)
@@ -11,13 +12,16 @@
   jcomp context-comparison [--model=M] [--steps=N] [--out=DIR]       ->  context models on a frozen AE
 
 M is a zoo name (`jcomp models`), a model directory or a training workdir. Outputs are written atomically
-and never overwrite an existing file without --force. Errors print one line and exit with status 1. Each
-command's options: `jcomp <command> --help`. Training is `python -m jcomp.main` (absl flags, not here).
+and never overwrite an existing file without --force, nor an input even with it. compress and decompress
+refuse images over --max-pixels (default `jcomp.limits`) before decoding them. Errors print one line and
+exit with status 1. Each command's options: `jcomp <command> --help`. Training is `python -m jcomp.main`
+(absl flags, not here).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import os
 import sys
@@ -29,79 +33,139 @@ import numpy as np
 _SHARED_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 
 
+DEFAULT_FAMILY = "mentzer2018-compact"  # of --target-bpp
+
+
 class CliError(Exception):
   """Bad input to a command: printed as one line, exit status 1."""
 
 
-def _read_image(path: str) -> np.ndarray:
+def _read_image(path: str, max_pixels: int | None = None) -> np.ndarray:
+  """An image file -> (H, W, 3) uint8 (`jcomp.data.images.read_image`, its size checked against the pixel
+  limit before decoding); CliError if it cannot be read or is too large."""
   from jcomp.data.images import read_image  # pylint: disable=g-import-not-at-top
   try:
-    return read_image(path)
+    return read_image(path, max_pixels)
   except (OSError, ValueError) as e:
     raise CliError(f"cannot read image {path!r}: {e}") from e
 
 
 def _out_path(src: str, out: str | None, ext: str, many: bool) -> str:
+  """The output path for input `src`: `out` itself (one input), or src's name with `ext` in the folder `out`
+  (several inputs) or next to src. CliError if that path is src itself (even through a link) or a folder."""
+  from jcomp import output_files  # pylint: disable=g-import-not-at-top
   if out and not many:
-    return out
-  base = os.path.splitext(os.path.basename(src))[0] + ext
-  return os.path.join(out if out else os.path.dirname(src) or ".", base)
+    path = out
+  else:
+    base = os.path.splitext(os.path.basename(src))[0] + ext
+    path = os.path.join(out if out else os.path.dirname(src) or ".", base)
+  try:
+    output_files.check_target(path, [src], force=True)
+  except output_files.OutputError as e:
+    raise CliError(str(e)) from None
+  return path
 
 
 def _write(path: str, data: bytes, force: bool) -> None:
-  from jcomp.checkpoint import write_atomic  # pylint: disable=g-import-not-at-top
-  if os.path.exists(path) and not force:
-    raise CliError(f"{path} exists (use --force to overwrite)")
-  write_atomic(path, data)
+  """Writes an output atomically and durably (`jcomp.output_files`); CliError if it exists (without force),
+  is a folder, or the write fails (no space, file size limit, permissions)."""
+  from jcomp import output_files  # pylint: disable=g-import-not-at-top
+  try:
+    output_files.check_target(path, (), force)
+    output_files.write_file(path, data)
+  except output_files.OutputError as e:
+    raise CliError(str(e)) from None
 
 
-def _find_model_for(data: bytes, model: str | None):
-  from jcomp import zoo  # pylint: disable=g-import-not-at-top
+def _limited(codec, max_pixels: int | None):
+  """A shallow copy of a (cached, shared) codec that refuses images over `max_pixels` (`jcomp.limits`)."""
+  from jcomp import limits  # pylint: disable=g-import-not-at-top
+  limits.resolve(max_pixels)  # a bad limit is refused before any work
+  codec = copy.copy(codec)
+  codec.max_pixels = max_pixels
+  return codec
+
+
+def _find_model_for(data: bytes, model: str | None, max_pixels: int | None = None):
+  """The codec for a file: `model`, or the shipped model with the header's id; limited to `max_pixels`. The
+  header's image size is checked against the limit first, before JAX or any model is loaded."""
+  from jcomp import limits  # pylint: disable=g-import-not-at-top
   from jcomp.coding import bitstream  # pylint: disable=g-import-not-at-top
-  from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
   header, _ = bitstream.unpack(data)
+  limits.check_pixels(header.image_height, header.image_width, max_pixels, what="decoded image")
+  from jcomp import zoo  # pylint: disable=g-import-not-at-top
+  from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
   if model:
-    return load_codec(model).codec
+    return _limited(load_codec(model).codec, max_pixels)
   for name in zoo.names():
-    if zoo.card(name).get("model_id") == header.model_id.hex():
-      return load_codec(name).codec
+    card = zoo.card(name)  # format 4 names the model with its integer context model, format 3 alone
+    if card.get("portable_model_id" if header.version == 4 else "model_id") == header.model_id.hex():
+      return _limited(load_codec(name).codec, max_pixels)
   raise CliError(f"no shipped model has id {header.model_id.hex()}: pass --model=WORKDIR_OR_NAME")
+
+
+def _progress(items: list, args, unit: str):
+  """`items` under a progress bar on stderr when there are several, stderr is a terminal and not --quiet."""
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm(items, unit=unit, file=sys.stderr, leave=False,
+              disable=len(items) < 2 or args.quiet or not sys.stderr.isatty())
+
+
+def _say(line: str, args) -> None:
+  """A per-file line on stdout (above the progress bar), unless --quiet."""
+  if not args.quiet:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    tqdm.write(line)
 
 
 def compress(args) -> None:
   from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
-  codec = load_codec(args.model).codec
+  if args.target_bpp is None and (args.strict or args.family):
+    raise CliError("--strict and --family choose among models for --target-bpp: pass --target-bpp")
+  if args.target_bpp is None:
+    codec = _limited(load_codec(args.model).codec, args.max_pixels)
+  elif not args.target_bpp > 0:
+    raise CliError(f"--target-bpp must be positive, got {args.target_bpp}")
+  else:
+    from jcomp import api  # pylint: disable=g-import-not-at-top
+    family = api.load_family(args.family or DEFAULT_FAMILY)  # models loaded when first tried
   if args.output and len(args.images) > 1 and not os.path.isdir(args.output):
     raise CliError("-o must be an existing folder when compressing several images")
-  for path in args.images:
-    image = _read_image(path)
+  for path in _progress(args.images, args, "image"):
+    image = _read_image(path, args.max_pixels)
     out = _out_path(path, args.output, ".jcomp", len(args.images) > 1)
     if os.path.exists(out) and not args.force:
       raise CliError(f"{out} exists (use --force to overwrite)")
     t = time.perf_counter()
-    r = codec.compress(image)
+    if args.target_bpp is None:
+      r, chosen = codec.compress(image), ""
+    else:
+      choice = family.choose(image, args.target_bpp, args.strict)
+      r = choice.result
+      chosen = (f", {choice.name} for {'<= ' if args.strict else ''}{args.target_bpp} bpp (tried "
+                + ", ".join(f"{n.rsplit('-', 1)[1]}: {b:.4f}" for n, b in choice.tried.items()) + ")")
     dt = time.perf_counter() - t
     _write(out, r.data, args.force)
-    line = f"{path} -> {out}: {len(r.data)} bytes, {r.bpp_real:.4f} bpp"
+    line = f"{path} -> {out}: {len(r.data)} bytes, {r.bpp_real:.4f} bpp{chosen}"
     if args.verbose:
       line += (f" (estimate {r.bpp_est:.4f} bpp, ideal {r.bits_ideal / image.shape[0] / image.shape[1]:.4f}"
                f" bpp; {dt:.2f} s: " + ", ".join(f"{k} {v:.2f}" for k, v in r.timings.items()) + ")")
-    print(line)
+    _say(line, args)
 
 
 def decompress(args) -> None:
   from PIL import Image  # pylint: disable=g-import-not-at-top
   if args.output and len(args.files) > 1 and not os.path.isdir(args.output):
     raise CliError("-o must be an existing folder when decompressing several files")
-  for path in args.files:
+  for path in _progress(args.files, args, "file"):
     try:
       data = open(path, "rb").read()
     except OSError as e:
       raise CliError(f"cannot read {path!r}: {e.strerror}") from e
-    out = _out_path(path, args.output, ".png", len(args.files) > 1)
+    out = _out_path(path, args.output, "_decoded.png", len(args.files) > 1)  # never the original photo.png
     if os.path.exists(out) and not args.force:
       raise CliError(f"{out} exists (use --force to overwrite)")
-    codec = _find_model_for(data, args.model)
+    codec = _find_model_for(data, args.model, args.max_pixels)
     t = time.perf_counter()
     image, timings = codec.decompress_with_timings(data)
     dt = time.perf_counter() - t
@@ -111,7 +175,7 @@ def decompress(args) -> None:
     line = f"{path} -> {out}: {image.shape[1]}x{image.shape[0]}"
     if args.verbose:
       line += f" ({dt:.2f} s: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()) + ")"
-    print(line)
+    _say(line, args)
 
 
 def models(args) -> None:
@@ -229,14 +293,28 @@ def synthetic_codes_(args) -> None:
         f"to {args.out}")
 
 
+def quantize_context(args) -> None:
+  """The integer context model of a trained model (configs/integer_context.py): format-4, portable files."""
+  from jcomp import config_lib, quantize_context as quantize  # pylint: disable=g-import-not-at-top
+  print(quantize.write(config_lib.from_file(args.config)))
+
+
 def build_parser() -> argparse.ArgumentParser:
+  from jcomp import limits  # pylint: disable=g-import-not-at-top
   from jcomp.eval import anchors, codecs  # pylint: disable=g-import-not-at-top  # light: names for --help
   p = argparse.ArgumentParser(prog="jcomp", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", required=True)
   c = sub.add_parser("compress", help="images -> .jcomp files")
   c.set_defaults(run=compress)
-  c.add_argument("--model", required=True, help="zoo name, model directory or workdir")
+  which = c.add_mutually_exclusive_group(required=True)
+  which.add_argument("--model", help="zoo name, model directory or workdir")
+  which.add_argument("--target-bpp", type=float, default=None, metavar="BPP",
+                     help="per image, the model of --family whose real bpp is nearest BPP (found by compressing "
+                     "with a few of them: a binary search); prints the choice")
+  c.add_argument("--strict", action="store_true", help="with --target-bpp: the best model at or below BPP")
+  c.add_argument("--family", default=None,
+                 help=f"with --target-bpp: the shipped models FAMILY-RATE (default {DEFAULT_FAMILY})")
   c.add_argument("images", nargs="+")
   d = sub.add_parser("decompress", help=".jcomp files -> PNG")
   d.set_defaults(run=decompress)
@@ -246,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", default=None)
     q.add_argument("--force", action="store_true", help="overwrite existing outputs")
     q.add_argument("--verbose", "-v", action="store_true")
+    q.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no per-file lines")
+    q.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help=f"refuse images of more than N pixels (H x W), before allocating them (default: "
+                   f"${limits.ENV_VAR} or {limits.DEFAULT_MAX_PIXELS}; 0: no limit)")
   sub.add_parser("models", help="list shipped models").set_defaults(run=models)
 
   q = sub.add_parser("export", help="a training workdir's latest checkpoint -> a model directory")
@@ -285,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--width", type=int, default=32)
   q.add_argument("--layer-depth", type=int, default=4, help="bits per layer, K")
   q.add_argument("--layers", type=int, default=4, help="number of layers, N")
+  q = sub.add_parser("quantize-context", help="a model's integer context model (portable format-4 files)")
+  q.set_defaults(run=quantize_context)
+  q.add_argument("--config", default="configs/integer_context.py",
+                 help="e.g. configs/integer_context.py:model=NAME,data=IMAGES (model, calibration, bits, out)")
   q = sub.add_parser("curves", help="training curves (rate, MS-SSIM, PSNR) from jcomp.main console logs")
   q.set_defaults(run=curves)
   q.add_argument("logs", nargs="+", help="console logs of jcomp.main (a model card's train.log, a run's stdout)")
@@ -325,8 +411,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
   loaded, so only loaded modules are asked (a failing `jcomp curves` does not import the codec)."""
   errors = [CliError]
   for module, name in (("jcomp.checkpoint", "CheckpointError"), ("jcomp.coding.bitstream", "FormatError"),
-                       ("jcomp.coding.codec", "CodecError"), ("jcomp.zoo", "ModelNotFound"),
-                       ("jcomp.eval.rd", "EvalError")):
+                       ("jcomp.coding.codec", "CodecError"), ("jcomp.coding.header_check", "HeaderError"),
+                       ("jcomp.limits", "LimitError"), ("jcomp.zoo", "ModelNotFound"),
+                       ("jcomp.family", "FamilyError"), ("jcomp.eval.rd", "EvalError")):
     if module in sys.modules:
       errors.append(getattr(sys.modules[module], name))
   return tuple(errors)

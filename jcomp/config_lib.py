@@ -2,7 +2,9 @@
 
 Configs are Python files whose `get_config(arg)` returns an `ml_collections.ConfigDict`; they change only
 what differs from `base()`. `jcomp.main` loads them with `config_flags` (`--config=configs/med.py` and
-overrides such as `--config.batch_size=8`); the dict is locked, so a typo in an override fails.
+overrides such as `--config.batch_size=8`); the dict is locked, so a typo in an override fails. The packaged
+configs (`jcomp/configs/`, also `configs/` in a checkout) are found by name from any folder: `--config=med`,
+`med.py:rate=low`, `zoo:model=NAME` (`resolve`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def base() -> ml_collections.ConfigDict:
   c.eval_every_steps = 1000
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3
+  c.max_train_minutes = 0.0           # wall-clock limit of a run (setup and compile included; 0 = none): at
+                                      # the limit it saves and stops as on SIGTERM (jcomp.zoo_refresh's deadline)
   c.init_from = ""                    # workdir or checkpoint to initialise params from (Li stage 2)
   return c
 
@@ -100,14 +104,34 @@ def operating_point(c: ml_collections.ConfigDict, name: str) -> ml_collections.C
   return c
 
 
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")  # the packaged configs
+
+
+def config_names() -> list[str]:
+  """The packaged configs' names ('med', 'zoo', ...)."""
+  return sorted(f[:-3] for f in os.listdir(CONFIGS_DIR) if f.endswith(".py") and not f.startswith("_"))
+
+
+def resolve(spec: str) -> str:
+  """'med', 'med.py:rate=low', 'zoo:model=NAME' (a packaged config by name) or 'PATH.py[:ARG]' -> 'FILE[:ARG]'
+  with FILE an existing file: a path that exists wins over a name. FileNotFoundError names the choices."""
+  path, sep, arg = spec.partition(":")
+  if os.path.isfile(path):
+    return spec
+  name = path[:-3] if path.endswith(".py") else path
+  if name and "/" not in path and os.sep not in path and name in config_names():
+    return os.path.join(CONFIGS_DIR, name + ".py") + sep + arg
+  raise FileNotFoundError(f"config file {path!r} not found (nor a packaged config: {', '.join(config_names())})")
+
+
 def from_file(spec: str, relative_to: str = "") -> ml_collections.ConfigDict:
-  """'configs/med.py:rate=low' -> that file's get_config('rate=low'); a relative path is taken from the
-  folder of the file `relative_to` if given (a config building on a sibling: `from_file('compact.py', __file__)`)."""
+  """'configs/med.py:rate=low' or 'med:rate=low' (`resolve`) -> that file's get_config('rate=low'); a relative
+  path is taken from the folder of the file `relative_to` if given (a config building on a sibling:
+  `from_file('compact.py', __file__)`)."""
   path, _, arg = spec.partition(":")
   if relative_to and not os.path.isabs(path):
     path = os.path.join(os.path.dirname(os.path.abspath(relative_to)), path)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"config file {path!r} not found")
+  path = resolve(path)
   module_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)

@@ -30,18 +30,19 @@ def _gaussian_kernel(size: int, sigma: float) -> jnp.ndarray:
 
 
 def _filter(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
-  """Depthwise VALID convolution of (B, H, W, C) with the separable window kernel x kernel (k,).
+  """VALID filtering of (B, H, W, C) with the separable window kernel x kernel (k,), channel by channel.
 
-  Two 1D passes instead of one k x k pass: about half the time on XLA's CPU backend.
+  Each 1D pass is a matmul with the banded (n - k + 1, n) matrix of the taps: on XLA's CPU backend about 5x
+  faster than a depthwise `conv_general_dilated` (which dominated `jcomp eval`'s time per JPEG point), and
+  equal to it within float32 rounding (MS-SSIM within 1e-6 on Kodak).
   """
-  c = x.shape[-1]
   k = kernel.shape[0]
-  for shape in ((k, 1), (1, k)):
-    w = jnp.tile(kernel.reshape(shape)[:, :, None, None], (1, 1, 1, c))
-    x = jax.lax.conv_general_dilated(
-        x, w, window_strides=(1, 1), padding="VALID",
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
-        precision=jax.lax.Precision.HIGHEST)
+  for axis in (1, 2):
+    n = x.shape[axis]
+    d = jnp.arange(n)[None, :] - jnp.arange(n - k + 1)[:, None]
+    band = jnp.where((d >= 0) & (d < k), kernel[jnp.clip(d, 0, k - 1)], 0.0)
+    x = jnp.moveaxis(jnp.tensordot(band, jnp.moveaxis(x, axis, 0), axes=1,
+                                   precision=jax.lax.Precision.HIGHEST), 0, axis)
   return x
 
 

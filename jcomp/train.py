@@ -150,6 +150,7 @@ def _validate(config: ml_collections.ConfigDict, system) -> None:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
+  started = time.time()
   sharding.initialize_distributed()
   system = systems.build(config)
   _validate(config, system)
@@ -170,7 +171,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   rng = jax.random.PRNGKey(config.seed)
   abstract = jax.eval_shape(init, rng)
   mngr = checkpoint.manager(workdir, config.keep_checkpoints)
-  if mngr.latest_step() is not None:
+  resumed = mngr.latest_step()
+  if resumed is not None:
     state = checkpoint.restore(mngr, _sharded_abstract(abstract, rep))
     logging.info("resumed from step %d", int(state.step))
   else:
@@ -184,13 +186,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   if jax.process_index() == 0:
     checkpoint.write_atomic(os.path.join(workdir, checkpoint.CONFIG_FILE),
                             checkpoint.config_to_json(config).encode())
+    print(start_banner(config, workdir, abstract.params, int(state.step), resumed, jax.devices()), flush=True)
   step_fn = jit_train_step(system, config, tx, mesh)
   eval_fn = jax.jit(functools.partial(eval_step, system), in_shardings=(rep, None), out_shardings=rep)
   writer = _writer(workdir)
   it = batches.iterate(int(state.step))
 
+  first_log = []  # (time, step) of the first log line: the ETA's rate leaves out the first step's compile
+
   def on_log(step, m, items_s):
-    print(system.log_line(step, m, items_s), flush=True)
+    now = (time.time(), step)
+    first_log[:] = first_log or [now]
+    eta = eta_seconds(config.num_train_steps, first_log[0], now, items_s / config.batch_size)
+    print(f"{system.log_line(step, m, items_s)} | eta {format_duration(eta)}", flush=True)
     _write_scalars(writer, step, {**m, "items_per_s": items_s}, "train")
 
   def on_eval(step, state):
@@ -200,22 +208,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       _write_scalars(writer, step, em, "eval")
 
   try:
+    limit = config.get("max_train_minutes", 0.0)
     return run_loop(config, state, mngr, lambda step: sharding.global_batch(next(it), mesh), step_fn,
-                    on_log, on_eval)
+                    on_log, on_eval, deadline=started + 60.0 * limit if limit > 0 else None)
   finally:
     if writer is not None:
       writer.close()
 
 
 def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[[int], Any], step_fn,
-             on_log: Callable[[int, dict, float], None], on_eval: Callable[[int, Any], None]):
+             on_log: Callable[[int, dict, float], None], on_eval: Callable[[int, Any], None],
+             deadline: float | None = None):
   """The training loop every jcomp system shares: steps, logging, eval, checkpoints, SIGTERM, NaN check.
 
   Runs `state, metrics = step_fn(state, batch_at(step))` from state.step + 1 to config.num_train_steps.
   Every `log_every_steps` (and at the end) the metrics are fetched, `metrics['loss']` must be finite
   (else TrainingDiverged, without saving), and process 0 calls `on_log(step, metrics, items_per_s)`;
   `on_eval(step, state)` every `eval_every_steps`; checkpoints every `checkpoint_every_steps`. SIGTERM
-  saves at the next step (the same step on every process) and returns. Closes `mngr`; returns the state.
+  saves at the next step (the same step on every process) and returns; so does passing `deadline` (a
+  time.time() value, `config.max_train_minutes`). Closes `mngr`; returns the state.
   """
   stop = {"signal": None}
   previous = signal.signal(signal.SIGTERM, lambda s, f: stop.update(signal=s))
@@ -226,7 +237,8 @@ def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[
     for step in range(start + 1, config.num_train_steps + 1):
       state, m = step_fn(state, batch_at(step))
       last = step == config.num_train_steps
-      stopping = _on_any_process(stop["signal"] is not None)  # all processes stop at the same step
+      timed_out = deadline is not None and time.time() >= deadline
+      stopping = _on_any_process(stop["signal"] is not None or timed_out)  # all stop at the same step
       if step % config.log_every_steps == 0 or last or stopping:
         m = jax.device_get(m)
         _check_finite(m["loss"], last_checked, step)
@@ -240,14 +252,52 @@ def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[
       if step % config.checkpoint_every_steps == 0 or last or stopping:
         _check_finite(jax.device_get(m)["loss"], last_checked, step)
         checkpoint.save(mngr, step, state)
+        if jax.process_index() == 0:
+          print(f"checkpoint saved at step {step}", flush=True)
       if stopping:
         if jax.process_index() == 0:
-          print(f"received signal {int(signal.SIGTERM)}: saved step {step}, exiting", flush=True)
+          reason = f"received signal {int(stop['signal'])}" if stop["signal"] else "reached max_train_minutes"
+          print(f"{reason}: saved step {step}, exiting", flush=True)
         break
   finally:
     signal.signal(signal.SIGTERM, previous)
     mngr.close()
   return state
+
+
+def start_banner(config: ml_collections.ConfigDict, workdir: str, params, step: int, resumed: int | None,
+                 devices) -> str:
+  """What a run is about to do (printed once at its start): devices, parameter count per top-level group
+  (`params`: arrays or ShapeDtypeStructs), steps, batch, and where it starts (a resumed step or init_from)."""
+  count = lambda tree: sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(tree))
+  groups = ", ".join(f"{k} {count(v):,}" for k, v in params.items()) if len(params) > 1 else ""
+  kinds = ", ".join(sorted({d.device_kind for d in devices}))
+  start = (f"resumed from step {resumed}" if resumed is not None else
+           f"init_from {config.init_from}" if config.init_from else f"from scratch (seed {config.seed})")
+  return "\n".join([
+      f"training {config.system} in {workdir}",
+      f"  devices     {len(devices)} x {kinds} ({jax.process_count()} process{'es' * (jax.process_count() > 1)})",
+      f"  parameters  {count(params):,}" + (f" ({groups})" if groups else ""),
+      f"  steps       {step} -> {config.num_train_steps} ({config.num_train_steps - step} to go)",
+      f"  batch       {config.batch_size} ({config.batch_size // max(len(devices), 1)} per device) of "
+      f"{config.crop_size}x{config.crop_size} crops",
+      f"  start       {start}"])
+
+
+def eta_seconds(total: int, first: tuple[float, int], now: tuple[float, int], steps_per_s: float) -> float:
+  """Seconds from the (time, step) point `now` to step `total`, at the mean rate since the point `first`; at
+  the first point itself, `steps_per_s` (its interval's rate, compile included). inf if there is no rate."""
+  (t0, s0), (t1, s1) = first, now
+  rate = (s1 - s0) / (t1 - t0) if s1 > s0 and t1 > t0 else steps_per_s
+  return (total - s1) / rate if rate > 0 else math.inf
+
+
+def format_duration(seconds: float) -> str:
+  """Seconds -> 'H:MM:SS' ('-' if not finite)."""
+  if not math.isfinite(seconds):
+    return "-"
+  m, s = divmod(int(round(max(seconds, 0))), 60)
+  return f"{m // 60}:{m % 60:02d}:{s:02d}"
 
 
 def _on_any_process(flag: bool) -> bool:

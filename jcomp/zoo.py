@@ -21,6 +21,7 @@ from jcomp import checkpoint
 
 ZOO_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
 WEIGHTS_FILE = "weights.npz"
+INTEGER_FILE = "integer_context.npz"  # the context model's integer version (`jcomp.models.integer`), optional
 
 
 class ModelNotFound(ValueError):
@@ -101,6 +102,17 @@ def load(spec: str) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
     return checkpoint.load_config(path), _unflatten(flat)
   config, variables, _ = variables_from_workdir(path)
   return config, jax.tree_util.tree_map(jnp.asarray, variables)
+
+
+def load_integer(spec: str):
+  """The integer context model (`jcomp.models.integer.IntegerContextModel`) stored beside a model's weights
+  (`INTEGER_FILE`, written by `jcomp quantize-context`), or None if it has none."""
+  from jcomp.models import integer
+  path = os.path.join(resolve(spec), INTEGER_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path, "rb") as f:
+    return integer.IntegerContextModel.from_bytes(f.read())
 
 
 def names() -> list[str]:

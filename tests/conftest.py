@@ -34,6 +34,7 @@ if not os.environ.get("JAX_COMPILATION_CACHE_DIR") and jax.config.jax_compilatio
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache_dir  # subprocesses share it
   jax.config.update("jax_compilation_cache_dir", _cache_dir)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+os.environ.pop("JCOMP_CACHE_DIR", None)  # the CLI and the API then keep the session's cache, not the user's
 
 
 @contextlib.contextmanager

@@ -14,12 +14,22 @@ CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(os.path.
                                         "configs", "*.py")))
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+JOB_CONFIGS = {"integer_context.py"}  # configs of other jobs than training (their own test below)
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if os.path.basename(p) not in JOB_CONFIGS],
+                         ids=os.path.basename)
 def test_config_file_builds_with_its_defaults(path):
   c = config_lib.from_file(path)
   assert isinstance(c, ml_collections.ConfigDict)
   assert c.crop_size % 8 == 0 and c.num_train_steps > 0
   systems.build(c)  # module construction only: no compile
+
+
+def test_integer_context_config_names_a_shipped_model_and_its_bits():
+  c = config_lib.from_file("configs/integer_context.py:model=mentzer2018-compact-0.15")
+  assert c.model == "mentzer2018-compact-0.15" and zoo.resolve(c.model)
+  assert 2 <= c.weight_bits <= 16 and 2 <= c.activation_bits <= 16 and c.num_images > 0
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path):

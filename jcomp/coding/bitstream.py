@@ -6,7 +6,7 @@ nothing but `FormatError`, with a message saying what is wrong (bad magic, unsup
 CRC mismatch, malformed header, trailing bytes). Layout, all integers little-endian:
 
   offset 0   4 bytes  magic b"JCMP"
-  offset 4   u8       format version (3)
+  offset 4   u8       format version (4, or 3)
   offset 5   u32      total file size in bytes, CRC included
   offset 9   ...      header: model_id (16 bytes); system (u8 length + ASCII); image_height, image_width,
                       pad_bottom, pad_right (uvarint each); latent_shape (uvarint rank, uvarint dims);
@@ -22,9 +22,12 @@ payload with the same uvarint.
 
 Versions: 1 = the image codec's single payload coded every symbol of the latent volume; 2 (same container) =
 the image codec writes two payloads, the per-position kept-channel counts of the importance map and then only
-the kept symbols (`jcomp.coding.codec`); 3 (this one, same layout) = the rANS streams inside the payloads use
-a 30-bit state renormalised by bytes instead of a 48-bit state renormalised by 16-bit words
-(`jcomp.coding.coder`). Older versions are refused.
+the kept symbols (`jcomp.coding.codec`); 3 (same layout) = the rANS streams inside the payloads use a 30-bit
+state renormalised by bytes instead of a 48-bit state renormalised by 16-bit words (`jcomp.coding.coder`);
+4 (this one, same layout) = the context model's tables come from its integer version
+(`jcomp.models.integer`), identical on every backend, and `model_id` names the model together with that
+integer version. Version 3 (tables from the float model: same backend only) is still read and written for
+models without an integer version; older versions are refused.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ import struct
 import zlib
 
 MAGIC = b"JCMP"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+READ_VERSIONS = (3, 4)
 MODEL_ID_BYTES = 16
 _PREFIX = struct.Struct("<4sBI")  # Magic, version, total size.
 _CRC = struct.Struct("<I")
@@ -70,6 +74,7 @@ class Header:
     pad_right: columns of padding added at the right (>= 0).
     latent_shape: shape of the coded latent, e.g. (K, h, w); at most 16 non-negative dims.
     extras: small named ints (signed 64-bit) for system-specific needs; names printable ASCII.
+    version: the format version (module doc): 4 = integer context model, 3 = float.
   """
 
   model_id: bytes
@@ -80,8 +85,11 @@ class Header:
   pad_right: int
   latent_shape: tuple[int, ...]
   extras: dict[str, int] = dataclasses.field(default_factory=dict)
+  version: int = FORMAT_VERSION
 
   def __post_init__(self):
+    if self.version not in READ_VERSIONS:
+      raise ValueError(f"version must be one of {READ_VERSIONS}, got {self.version!r}")
     if not isinstance(self.model_id, bytes) or len(self.model_id) != MODEL_ID_BYTES:
       raise ValueError(f"model_id must be {MODEL_ID_BYTES} bytes, got {self.model_id!r}")
     if not _is_name(self.system):
@@ -145,10 +153,10 @@ def pack(header: Header, payloads: list[bytes]) -> bytes:
     body += p
   total = _PREFIX.size + len(body) + _CRC.size
   if total > 0xFFFFFFFF:
-    raise ValueError(f"file too large for format version {FORMAT_VERSION} ({total} bytes)")
+    raise ValueError(f"file too large for format version {header.version} ({total} bytes)")
   size = struct.pack("<I", total)
   crc = zlib.crc32(body, zlib.crc32(size))
-  return MAGIC + bytes([FORMAT_VERSION]) + size + bytes(body) + _CRC.pack(crc)
+  return MAGIC + bytes([header.version]) + size + bytes(body) + _CRC.pack(crc)
 
 
 class _Reader:
@@ -227,8 +235,9 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
   if len(data) == len(MAGIC):
     raise FormatError("truncated file")
   version = data[len(MAGIC)]
-  if version != FORMAT_VERSION:
-    raise FormatError(f"unsupported format version {version} (this jcomp reads version {FORMAT_VERSION})")
+  if version not in READ_VERSIONS:
+    raise FormatError(f"unsupported format version {version} (this jcomp reads versions "
+                      f"{', '.join(map(str, READ_VERSIONS))})")
   if len(data) < _PREFIX.size + _CRC.size:
     raise FormatError("truncated file")
   _, _, total = _PREFIX.unpack_from(data)
@@ -264,7 +273,8 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
   payloads = [r.take(n) for n in lengths]
   try:
     header = Header(model_id=model_id, system=system, image_height=height, image_width=width,
-                    pad_bottom=pad_bottom, pad_right=pad_right, latent_shape=latent_shape, extras=extras)
+                    pad_bottom=pad_bottom, pad_right=pad_right, latent_shape=latent_shape, extras=extras,
+                    version=version)
   except ValueError as e:
     raise FormatError(f"malformed header: {e}") from None
   return header, payloads

@@ -80,13 +80,16 @@ class CodeCodec:
   def _pack(self, shape, payload: bytes) -> bytes:
     h, w, d = shape
     header = bitstream.Header(model_id=self.model_id, system=self.config.system, image_height=h, image_width=w,
-                              pad_bottom=0, pad_right=0, latent_shape=(d, h, w), extras={"layer_depth": self._k})
+                              pad_bottom=0, pad_right=0, latent_shape=(d, h, w), extras={"layer_depth": self._k},
+                              version=3)  # float tables: the progressive model has no integer version
     return bitstream.pack(header, [payload])
 
   def decode(self, data: bytes) -> np.ndarray:
     """The coded layers (H, W, n K) uint8 of a file from `encode`. Raises bitstream.FormatError (malformed)
     or codec.CodecError (another model, a header that does not fit, a corrupt payload)."""
     header, payloads = bitstream.unpack(data)
+    if header.version != 3:
+      raise codec.CodecError(f"format {header.version} is not a code file (code files are format 3)")
     if header.model_id != self.model_id:
       raise codec.CodecError(f"file was written by model {header.model_id.hex()}, not by this one "
                              f"({self.model_id.hex()})")

@@ -15,18 +15,22 @@ masked-out position carries the known symbol `masked_symbol` (binarizer: 0; cent
 training forward pass gives there, so the decoder network and the context model see centers[symbol] at every
 position, as in training. Models without an importance map keep all K channels and write an empty payload 0.
 
-Guarantee: a file decodes to exactly `reconstruct(image)` (pixel for pixel) on the same backend and software
-versions as the encoder (e.g. CPU to CPU with the same jax/jaxlib), in another process or on another machine
-of the same kind: both sides compute the tables through the same jitted steps of the context model's step
-coder and one deterministic float -> integer quantization. Across backends (GPU
-encoder, CPU decoder) the logits may differ in the last bit and decoding is not guaranteed; the CRC and the
-coder's final-state check then report a corrupt stream rather than returning a wrong image silently.
+Guarantee (format 4, a model with an integer context model: every shipped model): the **symbols** of a file
+decode exactly, on any backend (CPU, GPU, TPU), XLA flags (fast math, threads, matmul precision), JAX_ENABLE_X64
+and jax/NumPy version, and in the NumPy reference (`jcomp.models.integer.reference_tables`): the tables come
+from integer arithmetic only (`jcomp.models.integer`). The pixels are the float decoder network's output on
+those symbols: identical on the same backend and software, elsewhere possibly off by one level in a few pixels.
+Format 3 (a model without an integer version, e.g. a fresh workdir before `jcomp quantize-context`, or CCN
+and progressive models) computes the tables with the float context model: a file then decodes only on the
+same backend and software versions as its encoder; elsewhere the CRC and the coder's final-state check report
+a corrupt stream rather than returning a wrong image silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import time
 import warnings
 
@@ -35,16 +39,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jcomp import checkpoint, zoo
-from jcomp.coding import bitstream, coder, probabilities, step_coder
+from jcomp import checkpoint, compile_cache, limits, zoo
+from jcomp.coding import bitstream, coder, header_check, probabilities, step_coder
+from jcomp.coding.header_check import CodecError
+from jcomp.models import integer
 from jcomp.models import build_autoencoder, build_context_model, importance_part, masked_symbol, symbol_values
 from jcomp.models.importance import kept_counts
 
 STRIDE = 8
-
-
-class CodecError(ValueError):
-  """A file that cannot be decoded by this model (wrong model, corrupt payload)."""
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -220,11 +222,20 @@ class CompressResult:
 class Codec:
   """A loaded model: `compress(image) -> CompressResult`, `decompress(data) -> image`, `reconstruct`."""
 
-  def __init__(self, config: ml_collections.ConfigDict, variables: dict, name: str = ""):
+  max_pixels: int | None = None  # largest H * W coded or decoded (`jcomp.limits.resolve`: None = default)
+
+  def __init__(self, config: ml_collections.ConfigDict, variables: dict, name: str = "",
+               integer_model: integer.IntegerContextModel | None = None):
+    """integer_model: the context model's integer version; with it the codec writes format 4 (portable
+    tables, `model_id` = `portable_id`), without it format 3 (float tables)."""
     self.config = config
     self.name = name or config.system
     self.variables = variables
-    self.model_id = checkpoint.model_id(config, variables)
+    self.float_id = checkpoint.model_id(config, variables)  # the id format-3 files carry
+    self.integer_model = integer_model
+    self.model_id = self.float_id if integer_model is None else hashlib.sha256(
+        self.float_id + integer_model.identity()).digest()[:16]
+    self.format_version = 3 if integer_model is None else 4
     self._ae = build_autoencoder(config.model)
     self._ctx = build_context_model(config.model)
     params = variables["params"]
@@ -233,24 +244,28 @@ class Codec:
     self.centers = np.asarray(symbol_values(config.model, params["autoencoder"]))
     self.masked_symbol = masked_symbol(self.centers)
     self.trimmed = importance_part(config.model).codes_counts  # payload 0 codes the counts; else all K kept
-    self._coders: dict[tuple, step_coder.StepCoder] = {}
+    self._coders: dict[tuple, step_coder.StepCoder] = {}  # (version, shape) -> step coder
     self._encode = jax.jit(lambda v, x: self._ae.apply(v, x, train=False, method="encode"))
     self._decode = jax.jit(lambda v, z: self._ae.apply(v, z, train=False, method="decode"))
     self._logits = jax.jit(lambda p, vol: self._ctx.apply({"params": p}, vol, self.centers[0], self.centers))
 
   @classmethod
   def load(cls, spec: str) -> "Codec":
+    compile_cache.enable()  # compiled programs on disk: a repeated command does not compile again
     config, variables = zoo.load(spec)
-    return cls(config, variables, name=spec)
+    return cls(config, variables, name=spec, integer_model=zoo.load_integer(spec))
 
-  def _coder(self, shape) -> step_coder.StepCoder:
-    if shape not in self._coders:
-      self._coders[shape] = self._ctx.step_coder(self._ctx_params, self.centers, shape)
-    return self._coders[shape]
+  def _coder(self, shape, version: int) -> step_coder.StepCoder:
+    key = (version, tuple(int(n) for n in shape))
+    if key not in self._coders:
+      self._coders[key] = (self._ctx.integer_step_coder(self.integer_model, key[1]) if version == 4 else
+                           self._ctx.step_coder(self._ctx_params, self.centers, key[1]))
+    return self._coders[key]
 
   def analyze(self, image: np.ndarray) -> dict:
     """Encoder outputs for an (H, W, 3) uint8 image: symbols (K, h, w), counts (h, w) (kept channels),
     importance (h, w) (before rounding, in channels), values (h, w, K) (the decoder's input), padding."""
+    limits.check_array(image, self.max_pixels)
     image = to_rgb_uint8(image)
     H, W = image.shape[:2]
     pb, pr = (-H) % STRIDE, (-W) % STRIDE
@@ -287,9 +302,16 @@ class Codec:
   def compress(self, image: np.ndarray) -> CompressResult:
     t0 = time.perf_counter()
     a = self.analyze(image)
+    result = self.encode_analysis(a)
+    result.timings["analysis_s"] = time.perf_counter() - t0 - sum(result.timings.values())
+    return result
+
+  def encode_analysis(self, a: dict) -> CompressResult:
+    """`analyze`'s output -> the file (`compress` without the encoder network; analysis_s = 0)."""
     t1 = time.perf_counter()
     symbols, counts = a["symbols"], a["counts"]
-    coded = encode_symbols(self._coder(symbols.shape), symbols, kept_mask(counts, symbols.shape[0]))
+    coded = encode_symbols(self._coder(symbols.shape, self.format_version), symbols,
+                           kept_mask(counts, symbols.shape[0]))
     t2 = time.perf_counter()
     # The cross-entropy estimate from the logits the step coder already computed (they equal the parallel
     # pass's up to float rounding): no second context-model pass.
@@ -299,19 +321,25 @@ class Codec:
     H, W = a["size"]
     header = bitstream.Header(model_id=self.model_id, system=self.config.system, image_height=H,
                               image_width=W, pad_bottom=a["pad"][0], pad_right=a["pad"][1],
-                              latent_shape=tuple(int(s) for s in symbols.shape))
+                              latent_shape=tuple(int(s) for s in symbols.shape), version=self.format_version)
     data = bitstream.pack(header, payloads)
     return CompressResult(
         data=data, bpp_real=8 * len(data) / (H * W), bpp_est=bits_est / (H * W),
         bits_ideal=probabilities.ideal_bits(coded.freqs, coded.symbols),
-        timings=dict(analysis_s=t1 - t0, context_s=t2 - t1 - coded.coder_s, coder_s=t3 - t2 + coded.coder_s),
+        timings=dict(analysis_s=0.0, context_s=t2 - t1 - coded.coder_s, coder_s=t3 - t2 + coded.coder_s),
         coded_symbols=len(coded.symbols), mask_bytes=len(payloads[0]))
 
   def decompress_symbols(self, data: bytes) -> tuple[bitstream.Header, np.ndarray, dict]:
     header, payloads = bitstream.unpack(data)
-    if header.model_id != self.model_id:
-      raise CodecError(f"file was written by model {header.model_id.hex()}, not by this model "
-                       f"({self.name}, {self.model_id.hex()})")
+    if header.version == 4 and self.integer_model is None:
+      raise CodecError(f"a format-4 file (integer context model) but {self.name} has no integer context model "
+                       "(`jcomp quantize-context` makes one)")
+    expected = self.model_id if header.version == 4 else self.float_id
+    if header.model_id != expected:
+      raise CodecError(f"file (format {header.version}) was written by model {header.model_id.hex()}, not by "
+                       f"this model ({self.name}, {expected.hex()})")
+    header_check.check_header(header, system=self.config.system, num_channels=self.config.model.num_channels,
+                              stride=STRIDE, max_pixels=self.max_pixels)  # before anything of image size
     shape = tuple(header.latent_shape)
     K, h, w = (shape + (0, 0, 0))[:3]
     if (len(shape) != 3 or K != self.config.model.num_channels or len(payloads) != 2
@@ -325,7 +353,7 @@ class Codec:
       raise CodecError("corrupt file: mask counts for a model without importance map")
     else:
       counts = np.full((h, w), K, np.int32)
-    symbols, coder_s = decode_symbols(self._coder(shape), payloads[1], kept_mask(counts, K),
+    symbols, coder_s = decode_symbols(self._coder(shape, header.version), payloads[1], kept_mask(counts, K),
                                       self.masked_symbol)
     return header, symbols, dict(context_s=time.perf_counter() - t0 - coder_s, coder_s=coder_s)
 

@@ -136,33 +136,90 @@ def bd_rate(anchor_rate: Sequence[float], anchor_metric: Sequence[float],
   return float(np.expm1(diff) * 100.0)
 
 
+def point_rate_delta(anchor_rate: Sequence[float], anchor_metric: Sequence[float], rate: float,
+                     metric: float) -> float:
+  """Rate difference of one operating point relative to a curve at equal quality, in percent.
+
+  The one-point stand-in for BD-rate (which averages over a quality range and so needs two points):
+  100 · (rate / R_anchor(metric) − 1), with log R_anchor PCHIP-interpolated in the metric as in `bd_rate`.
+
+  Args:
+    anchor_rate, anchor_metric: the reference curve, (N,) each.
+    rate, metric: the point (same units).
+  Returns:
+    Percent (negative: the point needs fewer bits than the curve at its quality); NaN if the curve has
+    fewer than two usable points or `metric` lies outside its range.
+  """
+  ma, la = _log_rate_of_metric(anchor_rate, anchor_metric)
+  if ma.size < 2 or not (math.isfinite(rate) and math.isfinite(metric) and rate > 0):
+    return math.nan
+  if not ma[0] <= metric <= ma[-1]:
+    return math.nan
+  log_anchor = float(pchip_interpolate(ma, la, np.asarray(metric)))
+  return float(np.expm1(math.log(rate) - log_anchor) * 100.0)
+
+
 Curve = tuple[Sequence[float], Sequence[float]]
 
 
+def n_points(curve: Curve) -> int:
+  """Distinct usable points of a (rate, metric) curve: what BD-rate can use."""
+  return int(_log_rate_of_metric(*curve)[0].size)
+
+
 def bd_rate_table(curves: Mapping[str, Curve]) -> dict[str, dict[str, float]]:
-  """BD-rate of every curve against every other.
+  """BD-rate of every curve against every curve of at least two points.
 
   Args:
     curves: method name → (rate (N,), metric (N,)).
   Returns:
     table[test][anchor] = BD-rate (%) of `test` relative to `anchor` (0 on the diagonal, NaN where
-    undefined).
+    undefined), for every test method and the anchors with >= 2 points. A test method with a single point
+    keeps its row, all NaN (see `point_rate_table`).
   """
-  return {t: {a: (0.0 if a == t and len(curves[t][0]) >= 2 else bd_rate(*curves[a], *curves[t]))
-              for a in curves} for t in curves}
+  refs = [a for a in curves if n_points(curves[a]) >= 2]
+  return {t: {a: (0.0 if a == t else bd_rate(*curves[a], *curves[t])) for a in refs} for t in curves}
+
+
+def point_rate_table(curves: Mapping[str, Curve]) -> dict[str, dict[str, float]]:
+  """For each single-point method, `point_rate_delta` against every curve of at least two points.
+
+  Returns:
+    table[point method][anchor] = % (NaN outside the anchor's quality range).
+  """
+  refs = [a for a in curves if n_points(curves[a]) >= 2]
+  out = {}
+  for t, (rate, metric) in curves.items():
+    m, log_r = _log_rate_of_metric(rate, metric)
+    if m.size == 1:
+      out[t] = {a: point_rate_delta(*curves[a], float(np.exp(log_r[0])), float(m[0])) for a in refs}
+  return out
 
 
 def _cell(v: float) -> str:
   return "–" if not math.isfinite(v) else f"{v:+.1f} %"
 
 
-def table_to_markdown(table: Mapping[str, Mapping[str, float]], title: str) -> str:
-  """A markdown table: one row per test method, one column per anchor; NaN shown as "–"."""
+def table_to_markdown(table: Mapping[str, Mapping[str, float]], title: str,
+                      points: Mapping[str, Mapping[str, float]] | None = None) -> str:
+  """A markdown table: one row per test method, one column per anchor; NaN shown as "–".
+
+  Rows in `points` (single-point methods, `point_rate_table`) show "1 pt: " and the point's rate difference
+  at equal quality instead of a BD-rate.
+  """
+  points = points or {}
   methods = list(table)
   anchors = list(next(iter(table.values()))) if table else []
+  if not anchors:
+    return (f"### {title}\n\nNo curve of two or more points to compare {', '.join(methods) or 'anything'} "
+            "with.\n")
   lines = [f"### {title}", "",
            "| method \\ vs. | " + " | ".join(anchors) + " |",
            "| --- |" + " ---: |" * len(anchors)]
   for m in methods:
-    lines.append(f"| {m} | " + " | ".join(_cell(table[m][a]) for a in anchors) + " |")
+    if m in points:
+      cells = [f"1 pt: {_cell(points[m].get(a, math.nan))}" for a in anchors]
+    else:
+      cells = [_cell(table[m][a]) for a in anchors]
+    lines.append(f"| {m} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"

@@ -16,10 +16,12 @@ mode rather than a library default that cripples it:
 | avif      | Pillow (built with libavif)   | 4:2:0, `speed=6` (default)                               |
 | hevc      | pillow_heif / libheif + x265  | HEIF (HEVC intra, as BPG), 4:2:0                          |
 | hevc444   | pillow_heif / libheif + x265  | as `hevc` with 4:4:4 chroma (BPG as Mentzer et al. ran it) |
-| jxl       | pillow_jxl plugin, if present | lossy VarDCT, `effort=7`                                 |
+| jxl       | pillow_jxl plugin (libjxl)    | lossy VarDCT, `effort=7`                                 |
 
-Availability is checked by a real round trip of a tiny image, once per process; `available_codecs()`
-prints a one-line notice for each codec that does not work here and leaves it out.
+JPEG XL needs the optional `codecs` extra (`pip install 'jcomp[codecs]'`: the pillow-jxl-plugin wheel, which
+bundles libjxl); everything else comes with jcomp's own dependencies. Availability is checked by a real round
+trip of a tiny image, once per process; `available_codecs()` prints a one-line notice for each codec that
+does not work here (with the install command where one helps) and leaves it out.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from PIL import Image
 from jcomp.data.images import decode_image
 
 CODEC_NAMES = ("jpeg420", "jpeg444", "jpeg2000", "webp", "avif", "hevc", "hevc444", "jxl")
+INSTALL_HINTS = {"jxl": "pip install 'jcomp[codecs]'"}  # codecs behind an optional extra
 
 
 class CodecUnavailableError(RuntimeError):
@@ -161,7 +164,8 @@ def _check(name: str) -> str | None:
   try:
     out = codec.decode(codec.encode(img, codec.qualities[len(codec.qualities) // 2]))
   except ImportError as e:
-    return f"not installed ({e.name or e})"
+    hint = f"; {INSTALL_HINTS[name]}" if name in INSTALL_HINTS else ""
+    return f"not installed ({e.name or e}{hint})"
   except Exception as e:  # pylint: disable=broad-except  # any failure means "not usable here".
     return f"{type(e).__name__}: {e}".splitlines()[0]
   if out.shape != img.shape or out.dtype != np.uint8:

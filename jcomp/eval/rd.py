@@ -12,8 +12,8 @@ The store, in `--out`:
   models.json     the model id behind each learned (method, setting): a re-run with another model under
                   the same name (retrained) is refused instead of keeping the old model's rows.
   recon/<method>/<setting>/<image>.png   with --save.
-After each run `report.write_summaries` adds summary.json, bd_rate.md and rd_*.png, computed from all rows in
-per_image.csv, earlier runs' included.
+After each run `report.write_summaries` adds summary.json, bd_rate.md and rd_*.png/.pdf/.svg, computed from all
+rows in per_image.csv, earlier runs' included.
 
 Learned models are named `model:SPEC` or by a plain name that is not a codec, and are loaded with
 `jcomp.coding.codec.load_codec(SPEC)`; a loaded codec named `<system>-<rate>` (the zoo's convention,

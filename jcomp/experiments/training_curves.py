@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-_FIELD = re.compile(r"(\w+) (-?[\d.]+(?:e[-+]?\d+)?)")
+_FIELD = re.compile(r"(\w+) (-?[\d.]+(?:e[-+]?\d+)?)(?![\w:])")  # a whole number: not the 0 of 'eta 0:12:34'
 
 
 def parse_log(text: str) -> dict[str, dict[str, np.ndarray]]:

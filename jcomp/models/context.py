@@ -11,6 +11,10 @@ A context model is a Flax module over a symbol volume of K channels (the coding 
   model.step_coder(params, centers, (K, h, w))  -> a `jcomp.coding.step_coder.StepCoder` that runs the
       model along its schedule and emits the coder's integer tables; by default the `GenericCoder` (one full
       pass per step), overridden by models with an incremental coder of their own.
+  model.integer_model(params, centers, calibration)  -> an integer version of the model (post-training
+      quantization on calibration symbol volumes), whose tables are integer arithmetic end to end
+  model.integer_step_coder(integer_model, (K, h, w))  -> its step coder: tables identical on every backend
+      and in NumPy. Models without these raise NotImplementedError (their files are float-coded, format 3).
 
 The modules: `masked3d` (Mentzer et al. 2018), `ccn` and `ccn_gmm` (Li et al. 2019), `progressive` (binary
 codes); `jcomp.models.CONTEXT_MODELS` is their table.
@@ -36,3 +40,9 @@ class ContextModel(nn.Module):
     c = jnp.asarray(centers, jnp.float32)
     return step_coder.GenericCoder(lambda v: self.apply({"params": params}, v, c[0], c), centers, shape,
                                    self.decode_schedule(shape))
+
+  def integer_model(self, params: dict, centers: np.ndarray, calibration: list[np.ndarray], **bits):
+    raise NotImplementedError(f"{type(self).__name__} has no integer inference")
+
+  def integer_step_coder(self, model, shape: tuple[int, int, int]) -> step_coder.StepCoder:
+    raise NotImplementedError(f"{type(self).__name__} has no integer inference")

@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jcomp.coding import probabilities, step_coder
+from jcomp.models import integer
 from jcomp.models.context import ContextModel
-from jcomp.models.masked_conv import MaskedConv3D, causal_mask_3d
+from jcomp.models.masked_conv import MaskedConv3D, mask_taps
 
 
 class ContextModel3D(ContextModel):
@@ -60,15 +61,17 @@ class ContextModel3D(ContextModel):
     return wavefront_schedule(shape, self.kernel_size)
 
   def step_coder(self, params: dict, centers: np.ndarray, shape: tuple[int, int, int]) -> "WavefrontCoder":
-    return WavefrontCoder(params, centers, shape, self.kernel_size)
+    return WavefrontCoder(FloatNet(params, centers, self.kernel_size), shape, self.kernel_size)
 
+  def integer_model(self, params: dict, centers: np.ndarray, calibration: list[np.ndarray],
+                    **bits) -> integer.IntegerContextModel:
+    return integer.quantize(params, centers, self.kernel_size, calibration, **bits)
 
-def mask_taps(kernel_size: tuple[int, int, int], mask_type: str) -> np.ndarray:
-  """(T, 3) offsets (dd, dh, dw) of the taps a causal mask lets through, in the kernel's (row-major) order."""
-  kd, kh, kw = kernel_size
-  grid = np.stack(np.meshgrid(np.arange(kd) - (kd - 1), np.arange(kh) - kh // 2, np.arange(kw) - kw // 2,
-                              indexing="ij"), -1)
-  return grid[causal_mask_3d(kernel_size, mask_type) > 0]
+  def integer_step_coder(self, model: integer.IntegerContextModel,
+                         shape: tuple[int, int, int]) -> "WavefrontCoder":
+    if tuple(model.kernel_size) != tuple(self.kernel_size):
+      raise ValueError(f"integer model of kernel {model.kernel_size} for a {self.kernel_size} context model")
+    return WavefrontCoder(IntegerNet(model), shape, self.kernel_size)
 
 
 def wavefront_schedule(shape: tuple[int, int, int], kernel_size=(2, 3, 3)) -> list[np.ndarray]:
@@ -82,55 +85,93 @@ def wavefront_schedule(shape: tuple[int, int, int], kernel_size=(2, 3, 3)) -> li
   return step_coder.index_schedule(pos @ weights, pos)
 
 
-def _masked_kernels(params: dict, kernel_size) -> list[tuple[np.ndarray, jnp.ndarray, jnp.ndarray]]:
-  """Context-model params -> [(taps (T, 3) offsets (dd, dh, dw), kernel (T * Cin, Cout), bias)] per layer, in
-  layer order, keeping only the T taps the causal mask lets through (13 of 18 for mask A, 14 for B)."""
-  names = ["conv_in"] + sorted(k for k in params if k.startswith("res")) + ["conv_out"]
-  out = []
-  for i, name in enumerate(names):
-    keep = causal_mask_3d(kernel_size, "A" if i == 0 else "B") > 0
-    k = jnp.asarray(params[name]["kernel"])[keep]  # (T, Cin, Cout)
-    out.append((mask_taps(kernel_size, "A" if i == 0 else "B"), k.reshape(-1, k.shape[-1]),
-                params[name]["bias"]))
-  return out
+class FloatNet:
+  """The float network of a ContextModel3D's params for the step coder (float32, jax.numpy)."""
+
+  def __init__(self, params: dict, centers: np.ndarray, kernel_size):
+    kernels, biases = integer.float_layers(params, kernel_size)
+    self.kernels = [jnp.asarray(k, jnp.float32) for k in kernels]
+    self.biases = [jnp.asarray(b, jnp.float32) for b in biases]
+    self.centers = np.asarray(centers, np.float32)  # the input per symbol
+    self.dtype = np.float32
+
+  def dense(self, i, patch, xp):
+    return jnp.dot(patch, self.kernels[i], precision=jax.lax.Precision.HIGHEST) + self.biases[i]
+
+  def relu(self, v, xp):
+    return jax.nn.relu(v)
+
+  def add(self, h, r, xp):
+    return h + r
+
+  def outputs(self, logits):
+    """(logits float32, the coder's tables) of the step's positions."""
+    return logits, probabilities.logits_to_freqs_jax(logits)
+
+
+class IntegerNet:
+  """An `integer.IntegerContextModel` for the step coder: int32 everywhere, tables by integer arithmetic."""
+
+  def __init__(self, model: integer.IntegerContextModel):
+    self.model = model
+    self.kernels = model.kernels
+    self.centers = np.asarray(model.centers, np.int32)
+    self.dtype = np.int32
+    self._scale = np.float32(2.0 ** -model.logit_bits)
+
+  def dense(self, i, patch, xp):
+    return self.model.dense(i, patch, jnp).astype(jnp.int32)
+
+  def relu(self, v, xp):
+    return self.model.relu(v, jnp)
+
+  def add(self, h, r, xp):
+    return self.model.add(h, r, jnp)
+
+  def outputs(self, logits):
+    """(logits in nats as float32, for the rate estimate only; the integer tables)."""
+    return logits.astype(jnp.float32) * self._scale, self.model.tables(logits, jnp).astype(jnp.int32)
 
 
 class WavefrontCoder:
-  """The `StepCoder` of the 3D masked model: one volume (K, h, w), wavefront by wavefront (module doc)."""
+  """The `StepCoder` of the 3D masked model: one volume (K, h, w), wavefront by wavefront (module doc).
 
-  def __init__(self, context_params: dict, centers: np.ndarray, shape: tuple[int, int, int],
-               kernel_size=(2, 3, 3)):
-    self.shape = tuple(shape)
+  net: `FloatNet` (the trained float model) or `IntegerNet` (its integer version: portable tables).
+  """
+
+  def __init__(self, net, shape: tuple[int, int, int], kernel_size=(2, 3, 3)):
+    self.shape = tuple(int(n) for n in shape)
     self.schedule = wavefront_schedule(self.shape, tuple(kernel_size))
     self.width = max(len(p) for p in self.schedule)
-    layers = _masked_kernels(context_params, tuple(kernel_size))
-    self._centers = np.asarray(centers, np.float32)
+    self._net = net
+    self._values = np.asarray(net.centers)
     self._starts = np.cumsum([0] + [len(p) for p in self.schedule[:-1]]).astype(np.int32)
     self._order = np.concatenate(self.schedule)  # (N, 3): row r is the position of rank r
     buckets = sorted({-(-self.width // (8 << k)) * 8 for k in range(4)} | {self.width})
     self._bucket = [min(b for b in buckets if b >= len(p)) for p in self.schedule]
     self._num_rows = len(self._order) + max(buckets) + 1  # ranks, room for padded steps, the pad row
-    neighbors = _neighbor_ranks(self._order, self.shape, layers[-1][0], self._num_rows)
-    self._step = _build_step(layers, neighbors)
-    self._hidden = [int(layers[0][1].shape[1])] * (len(layers) - 1)  # conv_in, then (a, sum) per unit
+    taps_a, taps_b = mask_taps(tuple(kernel_size), "A"), mask_taps(tuple(kernel_size), "B")
+    neighbors = _neighbor_ranks(self._order, self.shape, taps_b, self._num_rows)
+    self._step = _build_step(net, [taps_a] + [taps_b] * (len(net.kernels) - 1), neighbors)
+    self._hidden = [int(net.kernels[0].shape[1])] * (len(net.kernels) - 1)  # conv_in, then (a, sum) per unit
 
   def init_buffers(self):
-    """x (rows, 1) = centers[0] (the parallel pass's padding value), hidden layers (rows, C) = 0."""
-    n = self._num_rows
-    x = jnp.full((n, 1), self._centers[0], jnp.float32)
-    return (x,) + tuple(jnp.zeros((n, f), jnp.float32) for f in self._hidden)
+    """x (rows, 1) = the input of symbol 0 (the parallel pass's padding value), hidden layers (rows, C) = 0."""
+    n, dtype = self._num_rows, self._values.dtype
+    x = jnp.full((n, 1), self._values[0], dtype)
+    return (x,) + tuple(jnp.zeros((n, f), dtype) for f in self._hidden)
 
   def run(self, symbol_source: step_coder.SymbolSource) -> np.ndarray:
     bufs = self.init_buffers()
-    prev_start, prev_val = 0, np.full((self.width,), self._centers[0], np.float32)
+    prev_start, prev_val = 0, np.full((self.width,), self._values[0])
     decoded = []
     for s, (start, bucket) in enumerate(zip(self._starts, self._bucket)):
       bufs, logits, freqs = self._step(bufs, np.int32(prev_start), prev_val, np.int32(start), bucket)
       n = len(self.schedule[s])
       sym = np.asarray(symbol_source(s, np.asarray(logits)[:n], np.asarray(freqs)[:n]), np.int32)
       decoded.append(sym)
-      prev_start, prev_val = start, np.zeros((self.width,), np.float32)
-      prev_val[:n] = self._centers[sym]
+      prev_start, prev_val = start, np.zeros((self.width,), self._values.dtype)
+      prev_val[:n] = self._values[sym]
     symbols = np.zeros(self.shape, np.int32)
     symbols[tuple(self._order.T)] = np.concatenate(decoded)
     return symbols
@@ -149,41 +190,43 @@ def _neighbor_ranks(order: np.ndarray, shape, taps: np.ndarray, num_rows: int) -
   return out
 
 
-def _build_step(layers, neighbors: np.ndarray):
+def _build_step(net, layer_taps: list[np.ndarray], neighbors: np.ndarray):
   """The jitted step: write the previous step's symbol values, then every layer at this step's ranks.
 
   Buffers are indexed by rank, so a step reads from the few wavefronts just before it (cache-friendly) and
   writes one contiguous slice [start, start + bucket): the rows past this step's own belong to later steps,
   which recompute them before anyone reads them (every tap points to an earlier rank or to the row itself).
+  Index arithmetic is int32 whatever JAX_ENABLE_X64 says.
   """
-  neighbors = jnp.asarray(neighbors)  # (rows, T) with T the taps of mask B (layer 0 drops the centre)
-  taps_b = layers[-1][0]
-  columns = [np.array([int(np.flatnonzero(np.all(taps_b == t, axis=1))[0]) for t in taps]) for taps, _, _ in layers]
+  neighbors = jnp.asarray(neighbors, jnp.int32)  # (rows, T) with T the taps of mask B (layer 0 drops the centre)
+  taps_b = layer_taps[-1]
+  columns = [np.array([int(np.flatnonzero(np.all(taps_b == t, axis=1))[0]) for t in taps], np.int32)
+             for taps in layer_taps]
+  num_layers = len(layer_taps)
+  num_res = (num_layers - 2) // 2
+  zero = np.int32(0)
 
   def dense(buf, nb, i):  # gather each row's (T, C) patch, taps major (the kernel's layout)
-    _, k, b = layers[i]
     patch = jnp.take(buf, nb[:, columns[i]], axis=0).reshape(nb.shape[0], -1)
-    return jnp.dot(patch, k, precision=jax.lax.Precision.HIGHEST) + b
-
-  num_res = (len(layers) - 2) // 2
+    return net.dense(i, patch, jnp)
 
   @functools.partial(jax.jit, donate_argnums=0, static_argnums=4)  # buffers updated in place
   def step(bufs, prev_start, prev_val, start, bucket):
     x, *hidden = bufs
-    x = jax.lax.dynamic_update_slice(x, prev_val[:, None], (prev_start, 0))
-    nb = jax.lax.dynamic_slice(neighbors, (start, 0), (bucket, neighbors.shape[1]))
+    x = jax.lax.dynamic_update_slice(x, prev_val[:, None].astype(x.dtype), (prev_start, zero))
+    nb = jax.lax.dynamic_slice(neighbors, (start, zero), (bucket, neighbors.shape[1]))
 
     def write(buf, value):
-      return jax.lax.dynamic_update_slice(buf, value, (start, 0))
+      return jax.lax.dynamic_update_slice(buf, value.astype(buf.dtype), (start, zero))
 
-    h = jax.nn.relu(dense(x, nb, 0))
+    h = net.relu(dense(x, nb, 0), jnp)
     hidden[0] = write(hidden[0], h)
     for r in range(num_res):
-      a = jax.nn.relu(dense(hidden[2 * r], nb, 1 + 2 * r))
+      a = net.relu(dense(hidden[2 * r], nb, 1 + 2 * r), jnp)
       hidden[2 * r + 1] = write(hidden[2 * r + 1], a)
-      h = h + dense(hidden[2 * r + 1], nb, 2 + 2 * r)
+      h = net.add(h, dense(hidden[2 * r + 1], nb, 2 + 2 * r), jnp)
       hidden[2 * r + 2] = write(hidden[2 * r + 2], h)
-    logits = dense(hidden[-1], nb, len(layers) - 1)
-    return (x, *hidden), logits, probabilities.logits_to_freqs_jax(logits)
+    logits, freqs = net.outputs(dense(hidden[-1], nb, num_layers - 1))
+    return (x, *hidden), logits, freqs
 
   return step

@@ -44,6 +44,14 @@ def causal_mask_3d(kernel_size: tuple[int, int, int], mask_type: MaskType) -> np
   return mask
 
 
+def mask_taps(kernel_size: tuple[int, int, int], mask_type: str) -> np.ndarray:
+  """(T, 3) offsets (dd, dh, dw) of the taps a causal mask lets through, in the kernel's (row-major) order."""
+  kd, kh, kw = kernel_size
+  grid = np.stack(np.meshgrid(np.arange(kd) - (kd - 1), np.arange(kh) - kh // 2, np.arange(kw) - kw // 2,
+                              indexing="ij"), -1)
+  return grid[causal_mask_3d(kernel_size, mask_type) > 0]
+
+
 class MaskedConv3D(nn.Module):
   """3D convolution with a causal mask over (B, D, H, W, C) volumes.
 

@@ -1,6 +1,7 @@
 """Tests of the `.jcomp` container: round trips, clear errors, and fuzzing of the parser."""
 
 import random
+import dataclasses
 import struct
 import time
 import zlib
@@ -64,9 +65,19 @@ def test_round_trip_holds_for_any_valid_header(model_id, system, dims, size, ext
 
 def test_file_starts_with_magic_and_version_and_packing_is_canonical():
   data = _file()
-  assert data[:5] == b"JCMP\x03"
+  assert data[:5] == b"JCMP\x04"
   reordered = _header(extras={"offset": -3, "num_centers": 6})
   assert bitstream.pack(reordered, [b"\x01\x02\x03" * 5, b"", b"payload two"]) == data
+
+
+def test_version_3_keeps_its_layout_and_round_trips():
+  v3 = dataclasses.replace(_header(), version=3)
+  data = bitstream.pack(v3, [b"abc"])
+  assert data[:5] == b"JCMP\x03"
+  assert bitstream.unpack(data) == (v3, [b"abc"])
+  assert data[9:-4] == bitstream.pack(_header(), [b"abc"])[9:-4]  # only the version byte and CRC differ
+  with pytest.raises(ValueError, match="version"):
+    dataclasses.replace(_header(), version=2)
 
 
 def test_header_overhead_is_small():
@@ -77,7 +88,7 @@ def test_header_overhead_is_small():
     "data, message",
     [
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a .jcomp file (bad magic)"),
-        (b"JCMP\x07" + b"\x00" * 40, "unsupported format version 7 (this jcomp reads version 3)"),
+        (b"JCMP\x07" + b"\x00" * 40, "unsupported format version 7 (this jcomp reads versions 3, 4)"),
         (b"JCMP", "truncated file"),
         (b"", "not a .jcomp file"),
     ],

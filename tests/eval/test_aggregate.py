@@ -67,6 +67,7 @@ def _rows():
 def test_aggregate_rows_averages_strings_from_the_csv_and_adds_ms_ssim_db():
   curves = aggregate.aggregate_rows(_rows(), step=0.1)
   curve = curves["codec"]
+  assert curve.n_total == 2
   np.testing.assert_allclose(curve.bpp, [0.1, 0.2, 0.3, 0.4, 0.5])
   np.testing.assert_allclose(curve.values["psnr"], 30 + 10 * curve.bpp)
   np.testing.assert_allclose(curve.values["ms_ssim"], 0.9 + 0.75 * curve.bpp / 10)
@@ -81,3 +82,23 @@ def test_setting_means_are_plain_means_over_images_ordered_by_rate():
   assert means["q50"]["ms_ssim"] == pytest.approx(0.9 + 0.75 * 0.03)
   assert means["q50"]["n_images"] == 2
   assert math.isnan(means["q50"]["bpp_est"])
+
+
+def test_complete_keeps_the_grid_points_every_image_covers():
+  # Image b stops at 0.4 bpp: past it the average is a's alone, and would jump if drawn as one curve.
+  per_image = {
+      "a": (np.array([0.1, 0.5]), {"m": np.array([0.1, 0.5])}),
+      "b": (np.array([0.2, 0.4]), {"m": np.array([0.4, 0.8])}),
+  }
+  curve = aggregate.average_curves(per_image, step=0.1)
+  assert curve.n_total == 2
+  np.testing.assert_array_equal(curve.complete_mask(), [False, True, True, True, False])
+  full = curve.complete()
+  np.testing.assert_allclose(full.bpp, [0.2, 0.3, 0.4])
+  np.testing.assert_allclose(full.values["m"], [0.3, 0.45, 0.6])
+  assert full.to_json()["n_images_total"] == 2
+
+
+def test_a_curve_of_unknown_image_count_is_complete_everywhere():
+  curve = aggregate.Curve(np.array([0.1, 0.2]), {"m": np.array([1.0, 2.0])}, np.zeros(2, np.int64))
+  assert curve.complete_mask().all() and "n_images_total" not in curve.to_json()

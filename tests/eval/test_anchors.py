@@ -29,3 +29,11 @@ def test_unknown_anchor_lists_the_choices():
 def test_anchors_are_selected_by_dataset():
   assert [a.name for a in anchors.anchors_for("Kodak")] == ["mentzer2018_kodak_msssim"]
   assert anchors.anchors_for("clic") == []
+
+
+def test_an_anchor_is_labelled_with_its_image_set_unless_evaluated_on_that_very_set():
+  a = anchors.load_anchor("mentzer2018_kodak_msssim")
+  assert a.n_images == 24
+  assert anchors.label_for(a, "kodak", 24) == "Mentzer2018 (paper)"
+  assert anchors.label_for(a, "kodak", 4) == "Mentzer2018 (paper) on 24 Kodak images"
+  assert anchors.label_for(a, "", 24) == "Mentzer2018 (paper) on 24 Kodak images"

@@ -96,3 +96,30 @@ def test_table_has_zero_diagonal_and_renders_nan_as_dash():
   assert math.isnan(table["c"]["a"])
   md = bd.table_to_markdown(table, "MS-SSIM (dB)")
   assert "| b | -10.0 % | +0.0 % | – |" in md
+
+
+def test_point_rate_delta_is_the_rate_difference_at_the_points_quality():
+  # log rate linear in the metric: PCHIP is exact, so a point at 80 % of the curve's rate is −20 %.
+  metric = np.linspace(10.0, 20.0, 6)
+  rate = 0.05 * np.exp(0.3 * metric)
+  q = 13.3
+  assert bd.point_rate_delta(rate, metric, 0.8 * 0.05 * math.exp(0.3 * q), q) == pytest.approx(-20.0)
+  assert math.isnan(bd.point_rate_delta(rate, metric, 0.1, 25.0))  # above the curve's quality range
+  assert math.isnan(bd.point_rate_delta(rate[:1], metric[:1], 0.1, 10.0))  # no curve
+
+
+def test_a_single_point_method_keeps_its_row_but_is_no_column():
+  curves = {"a": (RATE, METRIC), "one": ([0.9 * 0.5], [16.2])}
+  table = bd.bd_rate_table(curves)
+  assert list(table) == ["a", "one"] and list(table["one"]) == ["a"]
+  assert math.isnan(table["one"]["a"])
+  points = bd.point_rate_table(curves)
+  assert list(points) == ["one"] and points["one"]["a"] == pytest.approx(-10.0)
+  md = bd.table_to_markdown(table, "MS-SSIM (dB)", points)
+  assert "| one | 1 pt: -10.0 % |" in md and "| a | +0.0 % |" in md
+
+
+def test_a_table_without_any_curve_to_compare_with_says_so():
+  curves = {"one": ([0.3], [12.0])}
+  md = bd.table_to_markdown(bd.bd_rate_table(curves), "PSNR (dB)", bd.point_rate_table(curves))
+  assert md == "### PSNR (dB)\n\nNo curve of two or more points to compare one with.\n"

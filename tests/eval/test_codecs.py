@@ -1,5 +1,7 @@
 """Tests for jcomp.eval.codecs: every available classical codec round-trips over its sweep."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,14 @@ def test_available_codecs_skips_unavailable_with_a_one_line_notice(capsys, monke
 def test_encode_rejects_non_uint8_rgb():
   with pytest.raises(ValueError, match="uint8"):
     codecs.get_codec("jpeg420").encode(np.zeros((8, 8, 3), np.float32), 50)
+
+
+def test_jpeg_xl_without_the_codecs_extra_is_skipped_with_the_install_command(monkeypatch, capsys):
+  monkeypatch.setitem(sys.modules, "pillow_jxl", None)  # as if the plugin were not installed: import fails
+  codecs._check.cache_clear()
+  try:
+    assert [c.name for c in codecs.available_codecs(["jpeg420", "jxl"])] == ["jpeg420"]
+    err = capsys.readouterr().err
+    assert "'jxl' is unavailable here: not installed (pillow_jxl; pip install 'jcomp[codecs]')" in err
+  finally:
+    codecs._check.cache_clear()

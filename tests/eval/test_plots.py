@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from jcomp.eval import aggregate
 from jcomp.eval import plots
@@ -17,10 +18,16 @@ def test_rd_plot_draws_classical_learned_and_anchor_curves(tmp_path):
                        "high": {"bpp_real": 0.7, "ms_ssim": 0.99}}}
   kinds = {"jpeg420": "classical", "paper": "anchor", "learned": "learned"}
   paths = plots.save_rd_plots(curves, tmp_path, kinds=kinds, setting_means=means,
-                              metrics=("ms_ssim", "ms_ssim_db"))
-  assert [p.name for p in paths] == ["rd_ms_ssim.png", "rd_ms_ssim_db.png"]
+                              metrics=("ms_ssim", "ms_ssim_db"), formats=("png", "pdf", "svg"))
+  assert [p.name for p in paths] == ["rd_ms_ssim.png", "rd_ms_ssim.pdf", "rd_ms_ssim.svg",
+                                     "rd_ms_ssim_db.png", "rd_ms_ssim_db.pdf", "rd_ms_ssim_db.svg"]
   assert all(p.stat().st_size > 1000 for p in paths)
   assert "ms_ssim_db" in curves["paper"].values
+  with Image.open(paths[0]) as png:
+    assert png.size == (7 * plots.PNG_DPI, 5 * plots.PNG_DPI)
+  pdf = paths[1].read_bytes()
+  assert b"/FontFile2" in pdf and b"/Type3" not in pdf  # TrueType fonts, as paper templates ask
+  assert b"<text" in paths[2].read_bytes()  # SVG text stays text
 
 
 @pytest.fixture
@@ -59,3 +66,43 @@ def test_learned_methods_are_drawn_through_their_setting_means_not_the_grid_aver
   np.testing.assert_allclose(lines["li"].get_xdata(), [0.1, 0.16])
   np.testing.assert_allclose(lines["li"].get_ydata(), [0.78, 0.82])
   np.testing.assert_allclose(lines["jpeg420"].get_xdata(), grid)
+
+
+def test_vector_files_are_the_same_when_written_again(tmp_path):
+  curves = {"jpeg420": aggregate.Curve(np.array([0.1, 0.5]), {"psnr": np.array([25.0, 31.0])}, np.full(2, 1))}
+  first = plots.plot_rd(curves, "psnr", tmp_path / "a.png", formats=("pdf", "svg"))
+  second = plots.plot_rd(curves, "psnr", tmp_path / "b.png", formats=("pdf", "svg"))
+  assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+def test_every_method_has_a_marker_and_learned_points_are_labelled_with_their_rate(tmp_path, plotted_axes):
+  bpp = np.linspace(0.1, 1.0, 19)
+  curves = {"jpeg420": aggregate.Curve(bpp, {"psnr": 25 + 5 * bpp}, np.full(19, 3), 3),
+            "webp": aggregate.Curve(bpp, {"psnr": 26 + 5 * bpp}, np.full(19, 3), 3),
+            "paper": plots.anchor_curve(bpp, {"psnr": 28 + 5 * bpp})}
+  means = {"mentzer": {"0.30": {"bpp_real": 0.25, "psnr": 27.0}, "0.90": {"bpp_real": 0.75, "psnr": 30.0}},
+           "one": {"0.50": {"bpp_real": 0.4, "psnr": 28.0}}}
+  kinds = {"paper": "anchor", "mentzer": "learned", "one": "learned"}
+  plots.plot_rd(curves, "psnr", tmp_path / "rd.png", kinds=kinds, setting_means=means, formats=("png",))
+  ax = plotted_axes[0]
+  lines = {line.get_label(): line for line in ax.get_lines()}
+  assert set(lines) == {"jpeg420", "webp", "paper", "mentzer", "one"}
+  assert len({line.get_marker() for line in lines.values()}) == 5 and "None" not in (
+      line.get_marker() for line in lines.values())
+  assert lines["paper"].get_linestyle() == "--"
+  # Grid curves carry a marker about every 0.25 bpp, not one per 0.05 bpp grid point.
+  np.testing.assert_allclose(bpp[lines["jpeg420"].get_markevery()], [0.1, 0.35, 0.6, 0.85])
+  assert sorted(t.get_text() for t in ax.texts) == ["0.30", "0.50", "0.90"]
+
+
+def test_grid_points_averaging_fewer_images_are_dotted_and_said_so(tmp_path, plotted_axes):
+  bpp = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+  curves = {"jpeg420": aggregate.Curve(bpp, {"psnr": np.array([24.0, 27.0, 29.0, 31.0, 29.5])},
+                                       np.array([1, 2, 2, 2, 1]), 2)}
+  plots.plot_rd(curves, "psnr", tmp_path / "rd.png", formats=("png",))
+  ax = plotted_axes[0]
+  solid, dotted = ax.get_lines()
+  assert solid.get_linestyle() == "-" and dotted.get_linestyle() == ":"
+  np.testing.assert_array_equal(np.isfinite(solid.get_ydata()), [False, True, True, True, False])
+  np.testing.assert_array_equal(np.isfinite(dotted.get_ydata()), [True, True, False, True, True])
+  assert plots.PARTIAL_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -1,0 +1,52 @@
+"""Whether a parsed `.jcomp` header fits the model that is to decode it, checked before anything is allocated.
+
+`bitstream.unpack` guarantees a well-formed header (every dim a uvarint < 2**64); this module guarantees that
+decoding it costs what a real image of its size costs, no more: the declared image is within the pixel limit
+(`jcomp.limits`), and every dim agrees with the model (system name, K channels, latent = padded image /
+stride, padding < stride). All arithmetic is on Python ints, so no product can wrap (h * w = 2**64 + 1 stays
+2**64 + 1). Pure Python; the codec calls `check_header` first thing after the model id check. The counts
+payload is checked where it is read (`codec.decode_counts`: counts <= K, occurrences summing to h * w).
+"""
+
+from __future__ import annotations
+
+from jcomp import limits
+from jcomp.coding import bitstream
+
+
+class CodecError(ValueError):
+  """A file that cannot be decoded by this model (wrong model, corrupt payload); `jcomp.coding.codec` raises it."""
+
+
+class HeaderError(CodecError):
+  """A well-formed header that does not describe an image this model wrote."""
+
+
+def check_header(header: bitstream.Header, *, system: str, num_channels: int, stride: int,
+                 max_pixels: int | None = None) -> tuple[int, int, int]:
+  """Checks `header` against the model; returns the latent shape (K, h, w) as Python ints.
+
+  Args:
+    header: a parsed header (`bitstream.unpack`).
+    system: the model's system name (config.system).
+    num_channels: the model's latent channels K.
+    stride: the autoencoder's downsampling factor (pixels per latent position along each axis).
+    max_pixels: the pixel limit (`limits.resolve`: None = $JCOMP_MAX_PIXELS or the default, 0 = none).
+  Raises:
+    HeaderError: a dim that disagrees with the model; limits.LimitError: an image over the pixel limit.
+  """
+  if header.system != system:
+    raise HeaderError(f"file is for system {header.system!r}, this model is {system!r}")
+  H, W, pb, pr = header.image_height, header.image_width, header.pad_bottom, header.pad_right
+  limits.check_pixels(H, W, max_pixels, what="decoded image")
+  shape = header.latent_shape
+  if len(shape) != 3:
+    raise HeaderError(f"latent shape has {len(shape)} dims, expected 3 (K, h, w)")
+  K, h, w = shape
+  if K != num_channels:
+    raise HeaderError(f"latent has {K} channels, this model has {num_channels}")
+  if not (pb < stride and pr < stride):
+    raise HeaderError(f"padding ({pb}, {pr}) must be less than the stride {stride}")
+  if (h * stride, w * stride) != (H + pb, W + pr):
+    raise HeaderError(f"latent {h} x {w} does not match the padded image {H + pb} x {W + pr} / stride {stride}")
+  return K, h, w
