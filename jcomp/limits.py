@@ -1,15 +1,17 @@
 """The pixel limit: the largest image (H * W pixels) jcomp reads, codes or decodes, checked before allocating.
 
-A `.jcomp` file of 70 bytes can declare a 4096 x 4096 image (all importance counts 0 cost no bits), and an
+A `.jcomp` file of 70 bytes can declare a 16384 x 16384 image (all importance counts 0 cost no bits), and an
 image file's header can declare any size: both are refused here, from the declared size alone, before any
 array of image size exists. The same limit guards the encoder (image files, arrays) and the decoder (file
 headers, `jcomp.coding.header_check`).
 
-Default: 2**23 = 8,388,608 pixels (4K UHD, 3840 x 2160, fits). Pillow's MAX_IMAGE_PIXELS (89.5 MP, an error at
-twice that) bounds a decoded image to ~1 GiB of pixels; jcomp's decoder needs far more per pixel: measured
-on CPU with the shipped compact model, +0.38 GB peak RSS for 512 x 512 and +1.06 GB for 1024 x 1024 (~1 KB a
-pixel), so the default caps a decode at ~8-9 GB, where Pillow's limit would allow ~90 GB. Raise it (or 0: no
-limit) with the `max_pixels` arguments, `--max-pixels` or the environment variable JCOMP_MAX_PIXELS.
+Default: 2**26 = 67,108,864 pixels (8192 x 8192; a 24 MP 6000 x 4000 photo fits). Pillow's MAX_IMAGE_PIXELS is
+89.5 MP (an error at twice that). Until the codec worked in tiles the default was 2**23: the decoder needed
+~1 KB a pixel (+1.06 GB peak RSS for 1024 x 1024 with the shipped compact model). Now the networks and the
+context model run a tile at a time (`jcomp.coding.tiling`) and only the image, its symbols and the output grow
+with it, a few bytes a pixel over a fixed ~1-2 GB (`benchmarks/large_image.py`), so the default is set by
+time (minutes for 67 MP on 2 cores), not memory. Raise it (or 0: no limit) with the `max_pixels` arguments,
+`--max-pixels` or the environment variable JCOMP_MAX_PIXELS.
 Arithmetic on Python ints: no overflow whatever the declared dims.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-DEFAULT_MAX_PIXELS = 1 << 23
+DEFAULT_MAX_PIXELS = 1 << 26
 ENV_VAR = "JCOMP_MAX_PIXELS"
 NO_LIMIT = 0
 

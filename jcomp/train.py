@@ -256,7 +256,9 @@ def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[
           print(f"checkpoint saved at step {step}", flush=True)
       if stopping:
         if jax.process_index() == 0:
-          reason = f"received signal {int(stop['signal'])}" if stop["signal"] else "reached max_train_minutes"
+          # A stop another process asked for is its SIGTERM (the only signal handled) unless the deadline passed.
+          reason = ("reached max_train_minutes" if timed_out and stop["signal"] is None
+                    else f"received signal {int(stop['signal'] or signal.SIGTERM)}")
           print(f"{reason}: saved step {step}, exiting", flush=True)
         break
   finally:

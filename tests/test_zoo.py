@@ -32,7 +32,10 @@ def test_shipped_model_round_trips_an_image_exactly(name):
   assert decoded.shape == image.shape
   np.testing.assert_array_equal(decoded, codec.reconstruct(image))
   assert r.bpp_real >= r.bpp_est > 0
-  assert codec.model_id.hex() == zoo.card(name)["model_id"], "card.json is stale: re-measure the model"
+  card = zoo.card(name)
+  assert codec.float_id.hex() == card["model_id"], "card.json is stale: re-measure the model"
+  assert r.data[4] == 4 and codec.model_id.hex() == card["portable_model_id"], (
+      "the integer context model changed: re-run jcomp quantize-context")
 
 
 @pytest.mark.parametrize("name", zoo.names())

@@ -27,7 +27,12 @@ state renormalised by bytes instead of a 48-bit state renormalised by 16-bit wor
 4 (this one, same layout) = the context model's tables come from its integer version
 (`jcomp.models.integer`), identical on every backend, and `model_id` names the model together with that
 integer version. Version 3 (tables from the float model: same backend only) is still read and written for
-models without an integer version; older versions are refused.
+models without an integer version; older versions are refused. Tiling (both versions, `jcomp.coding.tiling`):
+a latent of more than T positions a side is coded in tiles of at most T x T, each an independent volume;
+extras {"tile": T} (32 <= T <= 256, T < max(h, w)) then say that the symbols take one payload per tile,
+raster order (payloads 1..n after the counts' payload 0). A file without it codes the latent as one volume
+in payload 1, as before tiling, and has at most 2**17 latent positions (larger latents are tiled); a reader
+from before tiling refuses a tiled file (its payload count).
 """
 
 from __future__ import annotations

@@ -2,14 +2,23 @@
 
   compress:   image (H, W, 3) uint8 ─pad to x8 (edge)─> E, importance, Q ─> symbols (K, h, w), counts (h, w)
               counts ─zeroth-order table + rANS─> payload 0
-              symbols ─context model's step coder─> integer tables ─rANS, kept positions only─> payload 1
+              symbols ─per tile: context model's step coder─> integer tables ─rANS, kept only─> payloads 1..n
               ─> .jcomp (header + CRC)
-  decompress: .jcomp ─> header (model id checked) ─> counts ─step decode of the kept symbols─> symbols
-              ─> centers ─> D ─> crop, uint8
+  decompress: .jcomp ─> header (model id, size, tiling checked) ─> counts ─step decode of each tile's kept
+              symbols─> symbols ─> centers ─> D ─> crop, uint8
+
+Bounded memory (`jcomp.coding.tiling`): a latent larger than `Codec.tile` (default 128 latents = 1024 px) a
+side is coded in tiles of at most that side, each an independent volume with its own payload (payloads 1..n,
+raster order; the header's extras {"tile": T} say so), and E and D run on overlapping windows of the same
+tiling whose margins cover their receptive field. Peak memory then grows with the tile, not the image
+(beyond the image itself and its symbols, a few bytes a pixel): 6000 x 4000 codes in under 3 GiB
+(`benchmarks/large_image.py`). A latent of at most `tile` a side (Kodak: 64 x 96) is one volume and one
+network pass, exactly as before tiling.
 
 Trimmed code (Li et al. 2018; Mentzer et al. 2018 Sec. 3.4): the importance map keeps the first n(i, j) of the
 K channels at each position. The counts n (h, w) in [0, K] are coded first (payload 0, `encode_counts`), then
-only the kept symbols, in the order of the context model's decode schedule, with its tables (payload 1; any
+only the kept symbols, in the order of the context model's decode schedule, with its tables (payload 1, or one
+per tile; a tile with no kept symbol is not run through the context model, its payload is the empty stream; any
 context model through the contract of `jcomp.models.context`: `encode_symbols` / `decode_symbols`). A
 masked-out position carries the known symbol `masked_symbol` (binarizer: 0; centers: Q(0)), exactly what the
 training forward pass gives there, so the decoder network and the context model see centers[symbol] at every
@@ -28,6 +37,7 @@ a corrupt stream rather than returning a wrong image silently.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -40,13 +50,16 @@ import ml_collections
 import numpy as np
 
 from jcomp import checkpoint, compile_cache, limits, zoo
-from jcomp.coding import bitstream, coder, header_check, probabilities, step_coder
+from jcomp.coding import bitstream, coder, header_check, probabilities, step_coder, tiling
 from jcomp.coding.header_check import CodecError
 from jcomp.models import integer
 from jcomp.models import build_autoencoder, build_context_model, importance_part, masked_symbol, symbol_values
 from jcomp.models.importance import kept_counts
 
 STRIDE = 8
+EMPTY_STREAM = coder.encode(np.zeros(0, np.int64), np.zeros((0, 1), np.int64))  # the payload of no symbols
+_ANALYSIS_KEYS = ("symbols", "mask", "importance", "values")
+_MAX_CODERS = 4  # step coders kept (each holds its shape's schedule and compiled steps)
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -209,6 +222,56 @@ def decode_symbols(coder_: step_coder.StepCoder, payload: bytes, kept: np.ndarra
 
 
 @dataclasses.dataclass
+class CodedTiles:
+  """What `encode_tiles` wrote: one payload per tile and totals over the tiles."""
+  payloads: list[bytes]
+  bits_est: float = 0.0    # cross-entropy of the kept symbols under the step coders' logits, bits
+  bits_ideal: float = 0.0  # ideal code length under the quantized tables, bits
+  symbols: int = 0         # kept symbols coded
+  coder_s: float = 0.0     # seconds in the rANS encoder
+
+
+def encode_tiles(coder_for, symbols: np.ndarray, kept: np.ndarray,
+                 tiles: list[tuple[int, int, int, int]]) -> CodedTiles:
+  """Symbols (K, h, w) -> one payload per tile (r0, r1, c0, c1) (`tiling.grid`): `encode_symbols` of the
+  tile's volume with the step coder `coder_for(shape)`; a tile that keeps nothing is EMPTY_STREAM, without
+  running the context model (the bytes `encode_symbols` would give). Only totals are kept of each tile's
+  tables, so the memory is a tile's."""
+  out = CodedTiles([])
+  for r0, r1, c0, c1 in tiles:
+    keep = kept[:, r0:r1, c0:c1]
+    if not keep.any():
+      out.payloads.append(EMPTY_STREAM)
+      continue
+    coded = encode_symbols(coder_for(keep.shape), symbols[:, r0:r1, c0:c1], keep)
+    out.payloads.append(coded.payload)
+    out.bits_est += coded.estimate_bits()
+    out.bits_ideal += probabilities.ideal_bits(coded.freqs, coded.symbols)
+    out.symbols += len(coded.symbols)
+    out.coder_s += coded.coder_s
+  return out
+
+
+def decode_tiles(coder_for, payloads: list[bytes], kept: np.ndarray, tiles: list[tuple[int, int, int, int]],
+                 fill_symbol: int = 0) -> tuple[np.ndarray, float]:
+  """The inverse of `encode_tiles`: (symbols (K, h, w) int32, seconds in the rANS decoder). CodecError on a
+  corrupt payload, or a non-empty one for a tile that keeps nothing."""
+  symbols = np.full(kept.shape, fill_symbol, np.int32)
+  coder_s = 0.0
+  for (r0, r1, c0, c1), payload in zip(tiles, payloads, strict=True):
+    keep = kept[:, r0:r1, c0:c1]
+    if not keep.any():
+      try:
+        coder.Decoder(payload).finish()
+      except coder.CoderError as e:
+        raise CodecError(f"corrupt payload: {e}") from e
+      continue
+    symbols[:, r0:r1, c0:c1], s = decode_symbols(coder_for(keep.shape), payload, keep, fill_symbol)
+    coder_s += s
+  return symbols, coder_s
+
+
+@dataclasses.dataclass
 class CompressResult:
   data: bytes
   bpp_real: float        # 8 * len(data) / (H * W), original pixels
@@ -223,6 +286,7 @@ class Codec:
   """A loaded model: `compress(image) -> CompressResult`, `decompress(data) -> image`, `reconstruct`."""
 
   max_pixels: int | None = None  # largest H * W coded or decoded (`jcomp.limits.resolve`: None = default)
+  tile: int = tiling.DEFAULT_TILE  # latents a side of a tile (module doc), in [MIN_TILE, MAX_TILE]
 
   def __init__(self, config: ml_collections.ConfigDict, variables: dict, name: str = "",
                integer_model: integer.IntegerContextModel | None = None):
@@ -244,7 +308,9 @@ class Codec:
     self.centers = np.asarray(symbol_values(config.model, params["autoencoder"]))
     self.masked_symbol = masked_symbol(self.centers)
     self.trimmed = importance_part(config.model).codes_counts  # payload 0 codes the counts; else all K kept
-    self._coders: dict[tuple, step_coder.StepCoder] = {}  # (version, shape) -> step coder
+    self._coders: collections.OrderedDict[tuple, step_coder.StepCoder] = collections.OrderedDict()  # LRU
+    self.encoder_margin = tiling.encoder_margin(config.model)  # latents of overlap of the analysis windows
+    self.decoder_margin = tiling.decoder_margin(config.model)  # latents of overlap of the synthesis windows
     self._encode = jax.jit(lambda v, x: self._ae.apply(v, x, train=False, method="encode"))
     self._decode = jax.jit(lambda v, z: self._ae.apply(v, z, train=False, method="decode"))
     self._logits = jax.jit(lambda p, vol: self._ctx.apply({"params": p}, vol, self.centers[0], self.centers))
@@ -257,10 +323,42 @@ class Codec:
 
   def _coder(self, shape, version: int) -> step_coder.StepCoder:
     key = (version, tuple(int(n) for n in shape))
-    if key not in self._coders:
+    if key in self._coders:
+      self._coders.move_to_end(key)
+    else:
       self._coders[key] = (self._ctx.integer_step_coder(self.integer_model, key[1]) if version == 4 else
                            self._ctx.step_coder(self._ctx_params, self.centers, key[1]))
+      while len(self._coders) > _MAX_CODERS:
+        self._coders.popitem(last=False)
     return self._coders[key]
+
+  def _tile(self) -> int:
+    """The tile setting, checked: ValueError unless an int in [MIN_TILE, MAX_TILE]."""
+    t = self.tile
+    if isinstance(t, bool) or not isinstance(t, int) or not tiling.MIN_TILE <= t <= tiling.MAX_TILE:
+      raise ValueError(f"tile must be an int in [{tiling.MIN_TILE}, {tiling.MAX_TILE}] latents, got {t!r}")
+    return t
+
+  def _analysis(self, padded: np.ndarray) -> dict[str, np.ndarray]:
+    """E, importance map and Q on a padded (8h, 8w, 3) uint8 image, by windows (module doc): symbols and mask
+    (h, w, K), importance (h, w), values (h, w, K). One pass if the latent fits in a tile; only a window at a
+    time is float."""
+    h, w = padded.shape[0] // STRIDE, padded.shape[1] // STRIDE
+    tile, m = self._tile(), self.encoder_margin
+    result: dict[str, np.ndarray] = {}
+    for a, b, s, e in tiling.windows(h, tile, m):
+      for c, d, u, v in tiling.windows(w, tile, m):
+        x = padded[STRIDE * s:STRIDE * e, STRIDE * u:STRIDE * v][None].astype(np.float32)
+        out = self._encode(self._ae_vars, jnp.asarray(x))
+        for key in _ANALYSIS_KEYS:
+          part = np.asarray(out[key][0])
+          if (s, e, u, v) == (0, h, 0, w):  # one window: the whole latent
+            result[key] = part
+            continue
+          if key not in result:
+            result[key] = np.empty((h, w) + part.shape[2:], part.dtype)
+          result[key][a:b, c:d] = part[a - s:b - s, c - u:d - u]
+    return result
 
   def analyze(self, image: np.ndarray) -> dict:
     """Encoder outputs for an (H, W, 3) uint8 image: symbols (K, h, w), counts (h, w) (kept channels),
@@ -269,27 +367,35 @@ class Codec:
     image = to_rgb_uint8(image)
     H, W = image.shape[:2]
     pb, pr = (-H) % STRIDE, (-W) % STRIDE
-    x = np.pad(image, ((0, pb), (0, pr), (0, 0)), mode="edge")[None].astype(np.float32)
-    out = self._encode(self._ae_vars, jnp.asarray(x))
-    symbols = np.asarray(out["symbols"][0]).transpose(2, 0, 1)
-    counts = counts_from_mask(np.asarray(out["mask"][0]))
+    out = self._analysis(np.pad(image, ((0, pb), (0, pr), (0, 0)), mode="edge"))
+    symbols = out["symbols"].transpose(2, 0, 1)
+    counts = counts_from_mask(out["mask"])
     if np.any(symbols[~kept_mask(counts, symbols.shape[0])] != self.masked_symbol):
       raise ValueError(f"masked-out latents must carry symbol {self.masked_symbol}")
-    return dict(symbols=symbols, counts=counts, importance=np.asarray(out["importance"][0]),
-                values=np.asarray(out["values"][0]), pad=(pb, pr), size=(H, W))
+    return dict(symbols=symbols, counts=counts, importance=out["importance"], values=out["values"],
+                pad=(pb, pr), size=(H, W))
 
-  def _reconstruct_symbols(self, symbols: np.ndarray, size, pad) -> np.ndarray:
-    """Symbols (K, h, w) -> image (H, W, 3) uint8. The decoder's input is centers[symbols], which equals the
-    training forward pass's `values` everywhere, masked positions included (see `masked_symbol`)."""
-    values = self.centers[symbols].transpose(1, 2, 0)[None]
-    x_hat = np.asarray(self._decode(self._ae_vars, jnp.asarray(values)))[0]
+  def _reconstruct_symbols(self, symbols: np.ndarray, size, tile: int | None = None) -> np.ndarray:
+    """Symbols (K, h, w) -> image (H, W, 3) uint8, by windows of `tile` (None: this codec's setting; one pass
+    if the latent fits in a tile). The decoder's input is centers[symbols], which equals the training forward
+    pass's `values` everywhere, masked positions included (see `masked_symbol`)."""
+    _, h, w = symbols.shape
     H, W = size
-    return np.round(x_hat[:H, :W]).astype(np.uint8)
+    tile = self._tile() if tile is None else tile
+    image = np.empty((H, W, 3), np.uint8)
+    m = self.decoder_margin
+    for a, b, s, e in tiling.windows(h, tile, m):
+      for c, d, u, v in tiling.windows(w, tile, m):
+        values = self.centers[symbols[:, s:e, u:v]].transpose(1, 2, 0)[None]
+        x_hat = np.asarray(self._decode(self._ae_vars, jnp.asarray(values)))[0]
+        y0, y1, x0, x1 = STRIDE * a, min(STRIDE * b, H), STRIDE * c, min(STRIDE * d, W)
+        image[y0:y1, x0:x1] = np.round(x_hat[y0 - STRIDE * s:y1 - STRIDE * s, x0 - STRIDE * u:x1 - STRIDE * u])
+    return image
 
   def reconstruct(self, image: np.ndarray) -> np.ndarray:
     """The model's own reconstruction (H, W, 3) uint8, what `decompress(compress(image))` returns."""
     a = self.analyze(image)
-    return self._reconstruct_symbols(a["symbols"], a["size"], a["pad"])
+    return self._reconstruct_symbols(a["symbols"], a["size"])
 
   def estimate_bits(self, symbols: np.ndarray, kept: np.ndarray | None = None) -> float:
     """Cross-entropy of symbols (K, h, w) under the context model's parallel pass, bits, summed over the kept
@@ -310,24 +416,25 @@ class Codec:
     """`analyze`'s output -> the file (`compress` without the encoder network; analysis_s = 0)."""
     t1 = time.perf_counter()
     symbols, counts = a["symbols"], a["counts"]
-    coded = encode_symbols(self._coder(symbols.shape, self.format_version), symbols,
-                           kept_mask(counts, symbols.shape[0]))
-    t2 = time.perf_counter()
-    # The cross-entropy estimate from the logits the step coder already computed (they equal the parallel
+    K, h, w = symbols.shape
+    tile = self._tile() if tiling.is_tiled(h, w, self._tile()) else None
+    # The cross-entropy estimate from the logits the step coders already computed (they equal the parallel
     # pass's up to float rounding): no second context-model pass.
-    bits_est = coded.estimate_bits()
-    payloads = [encode_counts(counts) if self.trimmed else b"", coded.payload]
+    coded = encode_tiles(lambda shape: self._coder(shape, self.format_version), symbols, kept_mask(counts, K),
+                         tiling.grid(h, w, tile))
+    t2 = time.perf_counter()
+    payloads = [encode_counts(counts) if self.trimmed else b""] + coded.payloads
     t3 = time.perf_counter()
     H, W = a["size"]
     header = bitstream.Header(model_id=self.model_id, system=self.config.system, image_height=H,
                               image_width=W, pad_bottom=a["pad"][0], pad_right=a["pad"][1],
-                              latent_shape=tuple(int(s) for s in symbols.shape), version=self.format_version)
+                              latent_shape=(int(K), int(h), int(w)), extras={"tile": tile} if tile else {},
+                              version=self.format_version)
     data = bitstream.pack(header, payloads)
     return CompressResult(
-        data=data, bpp_real=8 * len(data) / (H * W), bpp_est=bits_est / (H * W),
-        bits_ideal=probabilities.ideal_bits(coded.freqs, coded.symbols),
+        data=data, bpp_real=8 * len(data) / (H * W), bpp_est=coded.bits_est / (H * W), bits_ideal=coded.bits_ideal,
         timings=dict(analysis_s=0.0, context_s=t2 - t1 - coded.coder_s, coder_s=t3 - t2 + coded.coder_s),
-        coded_symbols=len(coded.symbols), mask_bytes=len(payloads[0]))
+        coded_symbols=coded.symbols, mask_bytes=len(payloads[0]))
 
   def decompress_symbols(self, data: bytes) -> tuple[bitstream.Header, np.ndarray, dict]:
     header, payloads = bitstream.unpack(data)
@@ -338,14 +445,13 @@ class Codec:
     if header.model_id != expected:
       raise CodecError(f"file (format {header.version}) was written by model {header.model_id.hex()}, not by "
                        f"this model ({self.name}, {expected.hex()})")
-    header_check.check_header(header, system=self.config.system, num_channels=self.config.model.num_channels,
-                              stride=STRIDE, max_pixels=self.max_pixels)  # before anything of image size
-    shape = tuple(header.latent_shape)
-    K, h, w = (shape + (0, 0, 0))[:3]
-    if (len(shape) != 3 or K != self.config.model.num_channels or len(payloads) != 2
-        or (h * STRIDE, w * STRIDE) != (header.image_height + header.pad_bottom,
-                                        header.image_width + header.pad_right)):
-      raise CodecError(f"header does not fit this model (latent shape {shape}, {len(payloads)} payloads)")
+    K, h, w = header_check.check_header(  # size, dims and tiling, before anything of image size
+        header, system=self.config.system, num_channels=self.config.model.num_channels, stride=STRIDE,
+        max_pixels=self.max_pixels)
+    tiles = tiling.grid(h, w, header.extras.get("tile"))
+    if len(payloads) != 1 + len(tiles):
+      raise CodecError(f"header does not fit this model (latent shape {header.latent_shape}, {len(tiles)} "
+                       f"tiles, {len(payloads)} payloads)")
     t0 = time.perf_counter()
     if self.trimmed:
       counts = decode_counts(payloads[0], K, (h, w))
@@ -353,8 +459,8 @@ class Codec:
       raise CodecError("corrupt file: mask counts for a model without importance map")
     else:
       counts = np.full((h, w), K, np.int32)
-    symbols, coder_s = decode_symbols(self._coder(shape, header.version), payloads[1], kept_mask(counts, K),
-                                      self.masked_symbol)
+    symbols, coder_s = decode_tiles(lambda shape: self._coder(shape, header.version), payloads[1:],
+                                    kept_mask(counts, K), tiles, self.masked_symbol)
     return header, symbols, dict(context_s=time.perf_counter() - t0 - coder_s, coder_s=coder_s)
 
   def decompress(self, data: bytes) -> np.ndarray:
@@ -365,7 +471,7 @@ class Codec:
     header, symbols, timings = self.decompress_symbols(data)
     t = time.perf_counter()
     image = self._reconstruct_symbols(symbols, (header.image_height, header.image_width),
-                                      (header.pad_bottom, header.pad_right))
+                                      header.extras.get("tile"))
     timings["synthesis_s"] = time.perf_counter() - t
     return image, timings
 

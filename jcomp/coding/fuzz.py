@@ -1,9 +1,10 @@
 """Hostile `.jcomp` files for the decoder's robustness tests and `benchmarks/fuzz_decoder.py`.
 
 `crafted_files(template, num_channels)` builds named files whose headers push every field to its extremes
-(dims of 2**64 - 1, products that overflow 64 bits, 4096 x 4096 in 70 bytes with all importance counts 0,
-ranks 0 and 16, padding >= stride, wrong K or system, lengths that disagree), each with a valid size and CRC
-and the template's model id, so only the codec's own checks stand between it and an allocation. `mutate`
+(dims of 2**64 - 1, products that overflow 64 bits, 16384 x 16384 in 70 bytes with all importance counts 0,
+ranks 0 and 16, padding >= stride, wrong K or system, lengths that disagree, tilings out of range), each with
+a valid size and CRC and the template's model id, so only the codec's own checks stand between it and an
+allocation. `mutate`
 makes seeded mutants of a real file: byte-level (flips, overwrites, truncations, insertions, deletions,
 splices, maximal varints), half of them resealed (size and CRC recomputed) so that they reach the codec past
 the CRC, and header-level (one dim at an edge value; a new consistent geometry, half the time with the same
@@ -57,13 +58,14 @@ def _file(template: bitstream.Header, payloads: list[bytes], **fields) -> bytes:
 
 
 def _image(template: bitstream.Header, height: int, width: int, channels: int, stride: int = 8,
-           counts: int = 0, **fields) -> bytes:
-  """A consistent header for a height x width image (minimal padding) with all counts `counts`."""
+           counts: int = 0, tiles: int = 1, **fields) -> bytes:
+  """A consistent header for a height x width image (minimal padding) with all counts `counts` and `tiles`
+  empty symbol payloads."""
   h, w = -(-height // stride), -(-width // stride)
   geometry = dict(image_height=height, image_width=width, pad_bottom=h * stride - height,
                   pad_right=w * stride - width, latent_shape=(channels, h, w))
   geometry.update(fields)
-  return _file(template, [counts_payload(h * w, counts), EMPTY_STREAM], **geometry)
+  return _file(template, [counts_payload(h * w, counts)] + [EMPTY_STREAM] * tiles, **geometry)
 
 
 def crafted_files(template: bitstream.Header, num_channels: int) -> dict[str, bytes]:
@@ -74,10 +76,11 @@ def crafted_files(template: bitstream.Header, num_channels: int) -> dict[str, by
   body = bytes(template.model_id) + bytes([len(template.system)]) + template.system.encode()
   dims = bitstream.pack_uvarints([16, 16, 0, 0, 3, K, 2, 2, 0])  # 16 x 16, no padding, latent (K, 2, 2), no extras
   return {
-      "bomb 4096x4096, counts 0": _image(template, 4096, 4096, K),
+      "bomb 4096x4096 untiled, counts 0": _image(template, 4096, 4096, K),
       "bomb 16384x16384, counts 0": _image(template, 16384, 16384, K),
+      "bomb 16384x16384 tiled, counts 0": _image(template, 16384, 16384, K, tiles=64, extras={"tile": 256}),
       "bomb 100000x100000, counts 0": _image(template, 100000, 100000, K),
-      "wide 8x8388608": _image(template, 8, 8388608, K),
+      "wide 8x16777216": _image(template, 8, 16777216, K),
       "latent h*w = 2**64+1": _file(template, [counts_payload(MAX_U64), EMPTY_STREAM], image_height=8 * h,
                                     image_width=8 * w, pad_bottom=0, pad_right=0, latent_shape=(K, h, w)),
       "every field 2**64-1": _file(template, [counts_payload(MAX_U64), EMPTY_STREAM], image_height=MAX_U64,
@@ -109,6 +112,15 @@ def crafted_files(template: bitstream.Header, num_channels: int) -> dict[str, by
       "extras at the extremes, 16x16 counts 0": _image(
           template, 16, 16, K, extras={"a" * 255: -(1 << 63), "b": (1 << 63) - 1}),
       "16x16 counts 0 (valid)": _image(template, 16, 16, K),
+      "tile below the minimum": _image(template, 16, 800, K, tiles=4, extras={"tile": 31}),
+      "tile 2**63-1": _image(template, 16, 800, K, extras={"tile": (1 << 63) - 1}),
+      "tile -1": _image(template, 16, 800, K, extras={"tile": -1}),
+      "tile on an untiled latent": _image(template, 16, 16, K, extras={"tile": 32}),
+      "tiled, a payload short": _image(template, 16, 800, K, tiles=3, extras={"tile": 32}),
+      "tiled, a payload more": _image(template, 16, 800, K, tiles=5, extras={"tile": 32}),
+      "tiled 16x800 counts 0 (valid)": _image(template, 16, 800, K, tiles=4, extras={"tile": 32}),
+      "tiled 16x800 counts K, no symbols coded": _image(template, 16, 800, K, counts=K, tiles=4,
+                                                        extras={"tile": 32}),
   }
 
 

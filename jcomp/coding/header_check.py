@@ -3,15 +3,18 @@
 `bitstream.unpack` guarantees a well-formed header (every dim a uvarint < 2**64); this module guarantees that
 decoding it costs what a real image of its size costs, no more: the declared image is within the pixel limit
 (`jcomp.limits`), and every dim agrees with the model (system name, K channels, latent = padded image /
-stride, padding < stride). All arithmetic is on Python ints, so no product can wrap (h * w = 2**64 + 1 stays
-2**64 + 1). Pure Python; the codec calls `check_header` first thing after the model id check. The counts
-payload is checked where it is read (`codec.decode_counts`: counts <= K, occurrences summing to h * w).
+stride, padding < stride), and its tiling is one this codec writes (`jcomp.coding.tiling`: extras {"tile": T}
+with MIN_TILE <= T <= MAX_TILE and T < max(h, w); without it, at most MAX_UNTILED_POSITIONS latent positions),
+so the context model never holds more than a tile's volume of buffers. All arithmetic is on Python ints, so no
+product can wrap (h * w = 2**64 + 1 stays 2**64 + 1). Pure Python; the codec calls `check_header` first thing
+after the model id check. The counts payload is checked where it is read (`codec.decode_counts`: counts <= K,
+occurrences summing to h * w); the number of payloads (1 + tiles) by the codec.
 """
 
 from __future__ import annotations
 
 from jcomp import limits
-from jcomp.coding import bitstream
+from jcomp.coding import bitstream, tiling
 
 
 class CodecError(ValueError):
@@ -33,7 +36,8 @@ def check_header(header: bitstream.Header, *, system: str, num_channels: int, st
     stride: the autoencoder's downsampling factor (pixels per latent position along each axis).
     max_pixels: the pixel limit (`limits.resolve`: None = $JCOMP_MAX_PIXELS or the default, 0 = none).
   Raises:
-    HeaderError: a dim that disagrees with the model; limits.LimitError: an image over the pixel limit.
+    HeaderError: a dim that disagrees with the model, or a tiling out of range; limits.LimitError: an image
+      over the pixel limit.
   """
   if header.system != system:
     raise HeaderError(f"file is for system {header.system!r}, this model is {system!r}")
@@ -49,4 +53,19 @@ def check_header(header: bitstream.Header, *, system: str, num_channels: int, st
     raise HeaderError(f"padding ({pb}, {pr}) must be less than the stride {stride}")
   if (h * stride, w * stride) != (H + pb, W + pr):
     raise HeaderError(f"latent {h} x {w} does not match the padded image {H + pb} x {W + pr} / stride {stride}")
+  check_tiling(header.extras.get("tile"), h, w)
   return K, h, w
+
+
+def check_tiling(tile: int | None, h: int, w: int) -> None:
+  """Raises HeaderError unless `tile` (the header's extras["tile"], None if absent) is how `jcomp.coding.codec`
+  tiles an h x w latent: None for at most MAX_UNTILED_POSITIONS positions, else MIN_TILE <= tile <= MAX_TILE
+  and tile < max(h, w) (a latent of at most `tile` a side is one volume, written without the entry)."""
+  if tile is None:
+    if h * w > tiling.MAX_UNTILED_POSITIONS:
+      raise HeaderError(f"untiled latent of {h} x {w} = {h * w:,} positions exceeds {tiling.MAX_UNTILED_POSITIONS:,}"
+                        " (a file this large is tiled)")
+  elif not tiling.MIN_TILE <= tile <= tiling.MAX_TILE:
+    raise HeaderError(f"tile {tile} must be in [{tiling.MIN_TILE}, {tiling.MAX_TILE}] latents")
+  elif not tiling.is_tiled(h, w, tile):
+    raise HeaderError(f"tile {tile} for a latent of {h} x {w}: a latent of at most the tile a side is untiled")

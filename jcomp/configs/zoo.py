@@ -96,16 +96,6 @@ RECIPES = {
                          "num_train_steps": 150, "log_every_steps": 5}),
         Stage("previous", {"loss.beta": 0.0, "optim.ae_lr": 3e-5, "optim.context_lr": 1e-4,
                            "optim.lr_decay_steps": 225, "num_train_steps": 300}))),
-    # The MSE family (issue 20): each MS-SSIM model fine-tuned for MSE on the 2-core CPU (batch 8 of 128x128
-    # crops, float32), E, D, centers and P together, the rate held by the parent's hinge target (beta 5000).
-    # K_d = 1e5 on MSE / 255^2: at 28 dB PSNR (MSE 103) the distortion term is 1e5 * 103 / 255^2 = 158, and
-    # +1 dB PSNR (MSE x 0.794) is worth 33 loss units, i.e. 0.0066 bits/symbol of the hinged rate (beta 5000)
-    # = 0.0033 bpp at K = 32; the same order as 1 - MS-SSIM at K_d 5000 for the parents.
-    **{f"mentzer2018-compact-mse-{rate}": Recipe(compact, f"mentzer2018-compact-{rate}", (
-        Stage("parent", {**_CPU, "loss.distortion": "mse", "loss.distortion_weight": 1e5, "loss.beta": 5000.0,
-                         "optim.ae_lr": 2e-4, "optim.context_lr": 2e-4, "optim.lr_decay_steps": 200,
-                         "num_train_steps": 250, "log_every_steps": 10}),))
-       for rate, compact in (("0.30", "bpp=0.3"), ("0.50", "bpp=0.50"), ("0.90", "bpp=0.9"))},
 }
 
 

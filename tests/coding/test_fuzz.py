@@ -26,10 +26,11 @@ DECODE_ERRORS = (bitstream.FormatError, CodecError, header_check.HeaderError, li
 DECODED = "decoded"
 # What each crafted file must give with a trimmed model and the default limit.
 EXPECTED = {
-    "bomb 4096x4096, counts 0": limits.LimitError,
+    "bomb 4096x4096 untiled, counts 0": header_check.HeaderError,  # within the pixel limit: must be tiled
     "bomb 16384x16384, counts 0": limits.LimitError,
+    "bomb 16384x16384 tiled, counts 0": limits.LimitError,
     "bomb 100000x100000, counts 0": limits.LimitError,
-    "wide 8x8388608": limits.LimitError,
+    "wide 8x16777216": limits.LimitError,
     "latent h*w = 2**64+1": limits.LimitError,
     "every field 2**64-1": limits.LimitError,
     "16x16 image, latent 2**40 x 2**40": header_check.HeaderError,
@@ -50,8 +51,16 @@ EXPECTED = {
     "payload count 2**63": bitstream.FormatError,
     "extras at the extremes, 16x16 counts 0": DECODED,
     "16x16 counts 0 (valid)": DECODED,
+    "tile below the minimum": header_check.HeaderError,
+    "tile 2**63-1": header_check.HeaderError,
+    "tile -1": header_check.HeaderError,
+    "tile on an untiled latent": header_check.HeaderError,
+    "tiled, a payload short": CodecError,
+    "tiled, a payload more": CodecError,
+    "tiled 16x800 counts 0 (valid)": DECODED,
+    "tiled 16x800 counts K, no symbols coded": CodecError,
 }
-CLI_BOMBS = [("bomb 4096x4096, counts 0", False), ("wide 8x8388608", True), ("latent h*w = 2**64+1", True)]
+CLI_BOMBS = [("bomb 16384x16384, counts 0", False), ("wide 8x16777216", True), ("latent h*w = 2**64+1", True)]
 GiB = 1 << 30
 
 
@@ -98,7 +107,7 @@ def _outcome(codec, data: bytes) -> str | type:
 
 def test_the_crafted_files_cover_the_expected_cases(crafted):
   assert set(crafted) == set(EXPECTED)
-  assert len(crafted["bomb 4096x4096, counts 0"]) <= 80
+  assert len(crafted["bomb 16384x16384, counts 0"]) <= 80
 
 
 def test_crafted_files_are_refused_with_their_error_or_decode_to_their_shape(tiny_codec, crafted):
@@ -125,7 +134,7 @@ def test_jcomp_decompress_refuses_the_bombs_in_one_line_fast_and_small(name, wit
   r = fuzz.run_measured(cmd + [f"--model={tiny_model_dir}"] * with_model, timeout_s=60, env=env)
   assert r.returncode == 1, r
   assert r.stderr.startswith("error: decoded image of ") and r.stderr.count("\n") == 1, r.stderr
-  assert "exceeds the limit of 8,388,608" in r.stderr
+  assert f"exceeds the limit of {limits.DEFAULT_MAX_PIXELS:,}" in r.stderr
   # CPU time, not wall time: this 2-core machine ran at a load of up to 10 (wall up to 9 s, most of it the
   # import of JAX for the compilation cache; the refusal itself takes milliseconds, before any model loads).
   assert r.cpu_s < 5 and r.wall_s < 30 and r.max_rss_mb < 1024, r

@@ -32,7 +32,7 @@ def no_env_limit(monkeypatch):
 
 
 def test_the_limit_is_the_argument_else_the_environment_else_the_default(monkeypatch):
-  assert limits.resolve() == limits.DEFAULT_MAX_PIXELS == 1 << 23
+  assert limits.resolve() == limits.DEFAULT_MAX_PIXELS == 1 << 26
   assert limits.resolve(1000) == 1000 and limits.resolve(0) == limits.NO_LIMIT
   monkeypatch.setenv(limits.ENV_VAR, "12_000")
   assert limits.resolve() == 12000 and limits.resolve(5) == 5
@@ -101,7 +101,7 @@ def test_a_header_that_disagrees_with_the_model_is_refused_in_one_line(fields, m
   assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("height, width", [(4096, 4096), (8, 8388608), (100_000, 100_000),
+@pytest.mark.parametrize("height, width", [(8193, 8192), (8, 16777216), (100_000, 100_000),
                                            ((1 << 64) - 1, (1 << 64) - 1)])
 def test_a_header_over_the_pixel_limit_is_refused_before_anything_else_is_read(height, width):
   t = time.perf_counter()
@@ -115,7 +115,10 @@ def test_latent_that_overflows_64_bits_is_refused_not_wrapped():
   header = _header(8 * h, 8 * w, latent_shape=(K, h, w))
   with pytest.raises(limits.LimitError):
     header_check.check_header(header, **MODEL)
-  assert header_check.check_header(header, **MODEL, max_pixels=limits.NO_LIMIT) == (K, h, w)  # consistent
+  with pytest.raises(header_check.HeaderError, match="untiled latent of .* = 18,446,744,073,709,551,617 positions"):
+    header_check.check_header(header, **MODEL, max_pixels=limits.NO_LIMIT)  # consistent, but must be tiled
+  tiled = dataclasses.replace(header, extras={"tile": 256})
+  assert header_check.check_header(tiled, **MODEL, max_pixels=limits.NO_LIMIT) == (K, h, w)
   with pytest.raises(header_check.HeaderError, match="does not match"):
     header_check.check_header(_header(8, 8, latent_shape=(K, h, w)), **MODEL, max_pixels=0)
 
@@ -151,6 +154,26 @@ def test_the_codec_checks_the_header_against_its_model(tiny_codec, tiny_file):
   for fields, error in [(dict(system="other"), header_check.HeaderError),
                         (dict(latent_shape=(5, 3, 4)), header_check.HeaderError),
                         (dict(pad_bottom=12, latent_shape=(4, 4, 4)), header_check.HeaderError),
-                        (dict(image_height=4096, image_width=4096, latent_shape=(4, 512, 512)), limits.LimitError)]:
+                        (dict(image_height=16384, image_width=16384, latent_shape=(4, 2048, 2048)),
+                         limits.LimitError)]:
     with pytest.raises(error):
       tiny_codec.decompress(bitstream.pack(dataclasses.replace(header, **fields), payloads))
+
+
+@pytest.mark.parametrize("height, width, tile, message", [
+    (512, 768, 32, None), (512, 768, 95, None), (16, 4096, 256, None), (2896, 2896, None, None),
+    (2904, 2904, None, r"untiled latent of 363 x 363 = 131,769 positions exceeds 131,072 \(a file this large is"),
+    (512, 768, 31, r"tile 31 must be in \[32, 256\] latents"),
+    (512, 768, 257, r"tile 257 must be in \[32, 256\]"), (512, 768, -1, "tile -1 must be"),
+    (512, 768, (1 << 63) - 1, "tile 9223372036854775807 must be"),
+    (512, 768, 96, "tile 96 for a latent of 64 x 96: a latent of at most the tile a side is untiled"),
+    (256, 256, 32, "tile 32 for a latent of 32 x 32"),
+])
+def test_the_tiling_is_checked_with_the_header(height, width, tile, message):
+  header = _header(height, width, extras={} if tile is None else {"tile": tile})
+  if message is None:
+    assert header_check.check_header(header, **MODEL)[1:] == (-(-height // 8), -(-width // 8))
+  else:
+    with pytest.raises(header_check.HeaderError, match=f"^{message}") as e:
+      header_check.check_header(header, **MODEL)
+    assert "\n" not in str(e.value)
