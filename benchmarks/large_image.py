@@ -174,7 +174,8 @@ def speed(args, tmp: pathlib.Path) -> None:
   for op, k, l in (("compress", kc, lc), ("decompress", kd, ld)):
     per = l["call_s"] / lmp
     print(f"{op}: large image s/MP over Kodak's: {per / (k['call_s'] / kmp):.2f}x (Kodak call with compiling), "
-          f"{per / (k['warm_s'] / kmp):.2f}x (Kodak warm); whole process {l['wall_s'] / lmp / (k['wall_s'] / kmp):.2f}x")
+          f"{per / (k['warm_s'] / kmp):.2f}x (Kodak warm); "
+          f"whole process {l['wall_s'] / lmp / (k['wall_s'] / kmp):.2f}x")
 
 
 def rate(args) -> None:
@@ -206,17 +207,18 @@ def rate(args) -> None:
       band = border_band(image.shape[:2], tiling.grid(*header.latent_shape[1:], header.extras.get("tile")))
       seams[t].append(seam_psnr(image, decoded, band) + seam_psnr(whole, decoded, band)
                       + (_psnr(image, whole), _psnr(image, decoded), float(band.mean())))
-  print(f"{'tile':>5s} {'tiles':>5s} {'bytes':>9s} {'rate cost':>9s} {'band PSNR':>9s} {'rest PSNR':>9s} "
+  print(f"{'tile':>5s} {'tiles':>5s} {'bytes':>9s} {'rate cost':>9s} {'band':>5s} {'band PSNR':>9s} {'rest PSNR':>9s} "
         f"{'PSNR untiled':>12s} {'PSNR tiled':>10s} {'band vs untiled':>15s} {'rest vs untiled':>15s}")
   print(f"{'-':>5s} {1:5d} {total[0]:9,d}")
   for t in tiles:
     s = np.array(seams[t])
     n = len(tiling.grid(64, 96, t))
     mean = lambda i: float(np.mean(s[:, i]))
-    print(f"{t:5d} {n:5d} {total[t]:9,d} {100 * (total[t] / total[0] - 1):8.2f}% {mean(0):9.2f} {mean(1):9.2f} "
+    print(f"{t:5d} {n:5d} {total[t]:9,d} {100 * (total[t] / total[0] - 1):8.2f}% {100 * mean(6):4.1f}% {mean(0):9.2f} "
+          f"{mean(1):9.2f} "
           f"{mean(4):12.2f} {mean(5):10.2f} {mean(2):15.2f} {mean(3):15.2f}")
-  print(f"(PSNR: mean over images, dB; band: within {BAND} px of a tile border, {100 * float(np.mean(s[:, 6])):.0f} % "
-        "of the pixels at the last tile; 'vs untiled': the tiled decode against the untiled one, inf = identical)")
+  print(f"(PSNR: mean over images, dB; band: the pixels within {BAND} px of a tile border, their share; 'vs untiled': "
+        "the tiled decode against the untiled one, inf = identical)")
 
 
 def border_share(h: int, w: int, tile: int) -> float:
@@ -246,7 +248,8 @@ def crop(args) -> None:
   share_crop = border_share(side // 8, side // 8, codec.tile)
   share_large = border_share(-(-height // 8), -(-width // 8), codec.tile)
   print(f"rate cost of tile {codec.tile} on the crop: {100 * cost:.2f} % ({100 * share_crop:.2f} % of positions on a "
-        f"border); scaled to {width}x{height} ({100 * share_large:.2f} % on a border): {100 * cost * share_large / share_crop:.2f} %")
+        f"border); scaled to {width}x{height} ({100 * share_large:.2f} % on a border): "
+        f"{100 * cost * share_large / share_crop:.2f} %")
 
 
 def field(args) -> None:
@@ -268,7 +271,8 @@ def field(args) -> None:
   values = codec.centers[rng.integers(0, len(codec.centers), (1, n, n, codec.config.model.num_channels))]
   v2 = values.copy()
   v2[0, at, at] += 3.0
-  a, b = (np.asarray(codec._decode(codec._ae_vars, jnp.asarray(v))[0]) for v in (values, v2))  # pylint: disable=protected-access
+  a, b = (np.asarray(codec._decode(codec._ae_vars, jnp.asarray(v))[0])  # pylint: disable=protected-access
+          for v in (values, v2))
   rows = np.flatnonzero(np.abs(a - b).max(axis=(1, 2)) > 0)
   dec = max((8 * at - rows.min()) / 8, (rows.max() - 8 * at - 7) / 8)
   print(f"\nreceptive field of {args.model}: analysis reach {max(reach)} latents (margin {codec.encoder_margin}), "

@@ -6,7 +6,12 @@ Context model (part of the format): a tiled file codes each tile's symbol volume
 volume, its own payload; the context restarts at every tile border. The header records T (extras {"tile": T})
 only when the latent is tiled, max(h, w) > T; a latent of at most T a side is one volume, as before tiling.
 Near-equal runs (`split`) leave no sliver tiles and give at most two tile sizes per axis (one for a
-6000 x 4000 image at T = 128: 125 x 125 latents), so at most four step coders compile.
+6000 x 4000 image at T = 128: 125 x 125 latents), so at most four step coders compile. The restart costs rate
+in proportion to the share s of positions on an interior tile border, 1-1.7 s (`benchmarks/large_image.py`):
+0 on Kodak at the default T (one volume); forced on the 24 Kodak images, +1.0 % at T = 64 (s = 1.0 %) and
++3.9 % at T = 32 (s = 3.6 %); +1.3 % on a 2048 x 2048 crop of an upscaled photo at T = 128 (s = 0.8 %), so
+~2 % for 6000 x 4000 (s = 1.3 %). A larger T costs less rate and more memory (the step coder's, ~1.5 KB a
+latent position at its peak: 0.7 GiB at 125 x 125 x 32).
 
 Networks (not part of the format): the analysis and synthesis transforms run on windows that overlap by a
 margin covering their receptive field (`encoder_margin`, `decoder_margin`, from the model config), and each
@@ -71,7 +76,7 @@ def encoder_margin(model_config) -> int:
 
   In pixels: conv k5 s2 (2), conv k5 s2 at 1/2 (4), the stack at 1/4 (4 n r), conv k5 s2 at 1/4 (8), Li's
   importance conv k3 s2 at 1/4 (4), and up to 7 more from a pixel's place in its latent's 8 x 8 block: 8 for
-  the shipped compact models, whose measured reach is 7 (benchmarks/large_image.py prints it)."""
+  the shipped compact models, whose measured reach is 6 (7 with random weights: tests/coding/test_tiling.py)."""
   n, r = _stack_convs(model_config)
   return math.ceil((2 + 4 + 4 * n * r + 8 + 4 + 7) / 8)
 
@@ -81,6 +86,7 @@ def decoder_margin(model_config) -> int:
 
   In latents, an upsampling of kernel k reaching k // 2 input pixels each side (a sub-pixel conv's reach; a
   transposed conv's is k / 4): up k3 from the latent (1), the stack at 1/4 (n r / 2), up k5 at 1/4 (1),
-  up k5 at 1/2 (1 / 2): 7 for the shipped compact models, whose measured reach is 5.75."""
+  up k5 at 1/2 (1 / 2): 7 for the shipped compact models, whose measured reach is 5.75 (benchmarks/large_image.py
+  prints both; 6-7 with random weights)."""
   n, r = _stack_convs(model_config)
   return math.ceil(1 + n * r / 2 + 1 + 1 / 2)

@@ -11,29 +11,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jcomp import config_lib, zoo
 from jcomp.coding import bitstream
 from jcomp.coding.codec import Codec, CodecError, decode_counts, encode_counts, kept_mask
 from jcomp.data.synthetic_images import synthetic_image
 from tests.conftest import random_variables
+from tests.coding.conftest import tiny_codec_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _tiny_config(seed: int = 0):
-  c = config_lib.base()
-  c.model.num_channels, c.model.features, c.model.num_blocks, c.model.units_per_block = 4, 8, 1, 1
-  c.model.upsample, c.model.context.features, c.crop_size = "subpixel", 8, 32
-  c.seed = seed
-  return c
-
-
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-  config = _tiny_config()
-  path = str(tmp_path_factory.mktemp("model"))
-  zoo.save(config, random_variables(config, 0), path, dtype="float32")
-  return path
+def model_dir(tiny_model_dir):
+  return tiny_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +72,7 @@ def test_compress_estimate_equals_the_parallel_pass_cross_entropy(codec, image):
 
 
 def test_file_of_another_model_is_rejected(codec, image, tmp_path):
-  config = _tiny_config(seed=1)
+  config = tiny_codec_config(seed=1)
   other = Codec(config, random_variables(config, 1))
   with pytest.raises(CodecError, match="written by model"):
     codec.decompress(other.compress(image).data)
@@ -135,7 +124,7 @@ def test_grayscale_and_rgba_are_converted_with_a_warning(codec):
 def _mentzer_with_partial_mask(seed: int = 0) -> Codec:
   """Random tiny Mentzer model whose importance map keeps some channels and drops others, with centers whose
   zero symbol Q(0) (the nearest center to 0, carried by masked latents) is not index 0."""
-  config = _tiny_config(seed)
+  config = tiny_codec_config(seed)
   v = random_variables(config, seed)
   v["params"]["autoencoder"]["quant"]["centers"] = np.array([1.5, -0.05, -1.0, 2.0, -2.0, 0.7], np.float32)
   return Codec(config, v)
