@@ -1,6 +1,6 @@
 """Do files decode to the same symbols under every setting? The cross-setting matrix of format 4.
 
-  python benchmarks/portability.py matrix --model=mentzer2018-compact-0.30 --out=/tmp/port   # CPU settings
+  python benchmarks/portability.py matrix --model=mentzer2018-compact-0.30 --out=OUT_DIR   # CPU settings
   python benchmarks/portability.py encode --model=M --out=DIR --tag=gpu     # on one machine (e.g. a GPU) ...
   python benchmarks/portability.py decode DIR                               # ... and on another
 

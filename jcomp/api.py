@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from jcomp import compile_cache, family as family_lib, zoo
+from jcomp import family as family_lib, zoo
 from jcomp.coding.codec import CodecError, CompressResult, load_codec
 
 
@@ -34,7 +34,6 @@ class Model:
   `codec` is the full `jcomp.coding.codec.Codec` (bpp estimates, timings, `reconstruct`, `analyze`)."""
 
   def __init__(self, spec: str):
-    compile_cache.enable()
     self.name = spec
     self.codec = load_codec(spec).codec
 

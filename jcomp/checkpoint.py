@@ -12,35 +12,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
 import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jcomp import output_files
+
 CONFIG_FILE = "config.json"
 MODEL_FIELDS = ("system", "model")
 
 
+write_atomic = output_files.write_file  # the one atomic, durable writer (temporary file, fsync, rename)
+
+
 class CheckpointError(ValueError):
   """A workdir or checkpoint that does not fit the request."""
-
-
-def write_atomic(path: str, data: bytes) -> None:
-  """Writes `data` to `path` through a temporary file and a rename (never a half-written file)."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> str:
