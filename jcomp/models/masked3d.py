@@ -180,13 +180,13 @@ class WavefrontCoder:
 def _neighbor_ranks(order: np.ndarray, shape, taps: np.ndarray, num_rows: int) -> np.ndarray:
   """(num_rows - 1, T) int32: for each rank (position in coding order), the rank of each tap's position, or
   the pad row (num_rows - 1) outside the volume; rows past the last rank (read by padded steps) are pad."""
-  rank = np.zeros(shape, np.int64)
-  rank[tuple(order.T)] = np.arange(len(order))
-  pos = order[:, None, :] + taps[None]  # (N, T, 3)
-  inside = np.all((pos >= 0) & (pos < np.asarray(shape)), axis=-1)
+  rank = np.zeros(shape, np.int32)  # int32 throughout: the (N, T, 3) temporaries dominate a tile's memory
+  rank[tuple(order.T)] = np.arange(len(order), dtype=np.int32)
+  pos = order.astype(np.int32)[:, None, :] + taps.astype(np.int32)[None]  # (N, T, 3)
+  limit = np.asarray(shape, np.int32)
+  inside = np.all((pos >= 0) & (pos < limit), axis=-1)
   out = np.full((num_rows - 1, len(taps)), num_rows - 1, np.int32)
-  out[:len(order)] = np.where(inside, rank[tuple(np.clip(pos, 0, np.asarray(shape) - 1).transpose(2, 0, 1))],
-                              num_rows - 1)
+  out[:len(order)] = np.where(inside, rank[tuple(np.clip(pos, 0, limit - 1).transpose(2, 0, 1))], num_rows - 1)
   return out
 
 
