@@ -88,20 +88,23 @@ def _limited(codec, max_pixels: int | None):
 
 def _find_model_for(data: bytes, model: str | None, max_pixels: int | None = None):
   """The codec for a file: `model`, or the shipped model with the header's id; limited to `max_pixels`. The
-  header's image size is checked against the limit first, before JAX or any model is loaded."""
-  from jcomp import limits  # pylint: disable=g-import-not-at-top
-  from jcomp.coding import bitstream  # pylint: disable=g-import-not-at-top
-  header, _ = bitstream.unpack(data)
+  header (size, dims, tiling), the payload count and the counts payload are checked against the model's
+  config.json before JAX or the model is loaded, so a hostile file is refused in well under a second."""
+  from jcomp import limits, zoo  # pylint: disable=g-import-not-at-top
+  from jcomp.coding import bitstream, header_check, mask_counts  # pylint: disable=g-import-not-at-top
+  header, payloads = bitstream.unpack(data)
   limits.check_pixels(header.image_height, header.image_width, max_pixels, what="decoded image")
-  from jcomp import zoo  # pylint: disable=g-import-not-at-top
+  if not model:
+    id_key = "portable_model_id" if header.version == 4 else "model_id"  # format 4 names the integer model too
+    model = next((n for n in zoo.names() if zoo.card(n).get(id_key) == header.model_id.hex()), None)
+    if model is None:
+      raise CliError(f"no shipped model has id {header.model_id.hex()}: pass --model=WORKDIR_OR_NAME")
+  _, h, w = header_check.check_header_for_config(header, zoo.config_json(model), max_pixels)
+  header_check.check_payload_count(header, len(payloads))
+  if payloads[0]:  # the importance map's counts (a model without one refuses the file when it loads)
+    mask_counts.decode_counts(payloads[0], header.latent_shape[0], (h, w))
   from jcomp.coding.codec import load_codec  # pylint: disable=g-import-not-at-top
-  if model:
-    return _limited(load_codec(model).codec, max_pixels)
-  for name in zoo.names():
-    card = zoo.card(name)  # format 4 names the model with its integer context model, format 3 alone
-    if card.get("portable_model_id" if header.version == 4 else "model_id") == header.model_id.hex():
-      return _limited(load_codec(name).codec, max_pixels)
-  raise CliError(f"no shipped model has id {header.model_id.hex()}: pass --model=WORKDIR_OR_NAME")
+  return _limited(load_codec(model).codec, max_pixels)
 
 
 def _progress(items: list, args, unit: str):
@@ -184,12 +187,15 @@ def models(args) -> None:
   if not names:
     print("no models shipped")
     return
-  print(f"{'name':28s} {'target bpp':>10s} {'size MB':>8s} {'Kodak bpp':>9s} {'Kodak MS-SSIM':>13s}")
+  print(f"{'name':32s} {'trained for':>11s} {'target bpp':>10s} {'size MB':>8s} {'Kodak bpp':>9s} "
+        f"{'Kodak PSNR':>10s} {'Kodak MS-SSIM':>13s}")
   for n in names:
     c = zoo.card(n)
     size = os.path.getsize(os.path.join(zoo.ZOO_DIR, n, zoo.WEIGHTS_FILE)) / 1e6
+    trained_for = zoo.config_json(n).get("loss", {}).get("distortion", "-")  # the loss's distortion term
     f = lambda k, fmt: format(c[k], fmt) if isinstance(c.get(k), (int, float)) else "-"
-    print(f"{n:28s} {f('target_bpp', '10.2f')} {size:8.2f} {f('kodak_bpp', '9.3f')} {f('kodak_ms_ssim', '13.4f')}")
+    print(f"{n:32s} {trained_for:>11s} {f('target_bpp', '10.2f')} {size:8.2f} {f('kodak_bpp', '9.3f')} "
+          f"{f('kodak_psnr', '10.2f')} {f('kodak_ms_ssim', '13.4f')}")
 
 
 def export(args) -> None:
@@ -411,7 +417,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
   loaded, so only loaded modules are asked (a failing `jcomp curves` does not import the codec)."""
   errors = [CliError]
   for module, name in (("jcomp.checkpoint", "CheckpointError"), ("jcomp.coding.bitstream", "FormatError"),
-                       ("jcomp.coding.codec", "CodecError"), ("jcomp.coding.header_check", "HeaderError"),
+                       ("jcomp.coding.header_check", "CodecError"),  # HeaderError's and the codec's
                        ("jcomp.limits", "LimitError"), ("jcomp.zoo", "ModelNotFound"),
                        ("jcomp.family", "FamilyError"), ("jcomp.eval.rd", "EvalError")):
     if module in sys.modules:

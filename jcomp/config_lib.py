@@ -55,7 +55,7 @@ def base() -> ml_collections.ConfigDict:
 
   # --- loss (jcomp.losses) ---
   c.loss = ml_collections.ConfigDict()
-  c.loss.distortion = "ms_ssim"       # 'ms_ssim' (K_d (1 - MS-SSIM)) | 'mse'
+  c.loss.distortion = "ms_ssim"       # 'ms_ssim' (K_d (1 - MS-SSIM)) | 'mse' (K_d MSE / 255^2) | 'ms_ssim+mse'
   c.loss.distortion_weight = 5000.0   # K_d (reference code: 5000; paper text: 100)
   c.loss.beta = 500.0                 # rate weight
   c.loss.target_bits_per_symbol = 1.2  # t, bits per symbol; bpp = t K / 64
@@ -74,7 +74,9 @@ def base() -> ml_collections.ConfigDict:
   c.optim.context_weight_decay = 0.0
   c.optim.grad_clip = 0.0             # global-norm clip (0 = off)
   c.optim.schedule = "staircase"      # 'staircase' (x lr_decay every lr_decay_steps) | 'cosine' (to lr x lr_decay)
-  c.optim.freeze = ()                 # groups kept fixed: ('ae', 'centers') trains P alone on a frozen AE
+  c.optim.freeze = ()                 # groups kept fixed (encoder, decoder, centers, context; 'ae' = encoder and
+                                      # decoder): ('ae', 'centers') trains P alone, ('encoder', 'centers', 'context')
+                                      # the decoder alone (symbols and rate unchanged)
 
   # --- loop ---
   c.num_train_steps = 100000
@@ -85,6 +87,12 @@ def base() -> ml_collections.ConfigDict:
   c.max_train_minutes = 0.0           # wall-clock limit of a run (setup and compile included; 0 = none): at
                                       # the limit it saves and stops as on SIGTERM (jcomp.zoo_refresh's deadline)
   c.init_from = ""                    # workdir or checkpoint to initialise params from (Li stage 2)
+
+  # --- report (jcomp.train: after the last step) ---
+  c.report = ml_collections.ConfigDict()
+  c.report.images = ""                # images (a `jcomp eval --images` spec) to code with the trained model into
+                                      # real files: an RD report in WORKDIR/rd/ ("" = none)
+  c.report.codecs = "jpeg420"         # the classical codecs the report compares with (`jcomp eval --codecs`)
   return c
 
 
@@ -153,13 +161,14 @@ def set_data(c: ml_collections.ConfigDict, data: str) -> ml_collections.ConfigDi
   """Points the config at a dataset.
 
   'synthetic'      the embedded procedural images;
+  'photos'         the photographs installed with scikit-image (15 to train on, 2 held out; `data.photos`);
   'imagenet'       TFDS imagenet2012 (train / validation), as the paper (needs `data.manual_dir`);
   'tfds:NAME'      a TFDS dataset with 'train' and 'test' splits;
   a folder/glob    all images, the first 90 % for training and the last 10 % held out (for the
                    1,000-image ImageNet sample: 900 / 100, the 'ImageNetTest' of jcomp's model cards).
   """
-  if data == "synthetic":
-    c.data.source, c.data.train_split, c.data.eval_split = "synthetic", "train", "test"
+  if data in ("synthetic", "photos"):
+    c.data.source, c.data.train_split, c.data.eval_split = data, "train", "test"
   elif data == "imagenet":
     c.data.source, c.data.train_split, c.data.eval_split = "tfds:imagenet2012", "train", "validation"
   elif data.startswith("tfds:"):

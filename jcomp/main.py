@@ -30,9 +30,10 @@ def main(argv):
   from jcomp import train  # pylint: disable=g-import-not-at-top (after flags: keeps --help fast)
   from jcomp.checkpoint import CheckpointError  # pylint: disable=g-import-not-at-top
   from jcomp.data.sources import DataError  # pylint: disable=g-import-not-at-top
+  from jcomp.eval.rd import EvalError  # pylint: disable=g-import-not-at-top (config.report's)
   try:
     train.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
-  except (DataError, CheckpointError, ValueError, train.TrainingDiverged) as e:
+  except (DataError, CheckpointError, EvalError, ValueError, train.TrainingDiverged) as e:
     print(f"error: {_one_line(e)}", file=sys.stderr)
     sys.exit(1)
 

@@ -4,7 +4,7 @@ The trainer (`jcomp.train`) needs of a system only
 
   init(rng)                                       -> {'params', 'batch_stats'} (float32)
   loss(params, batch_stats, batch, train, step)   -> (loss, (metrics, new_batch_stats)); pure, jittable
-  group(path)                                     -> the optimizer group of a parameter: 'ae' | 'centers' | 'context'
+  group(path)                                     -> the optimizer group of a parameter (one of GROUPS)
   log_line(step, metrics, items_per_s), eval_line(step, metrics)   -> console lines
 
 Two systems, chosen by what the context model reads (`jcomp.models.CONTEXT_MODELS[name].reads`):
@@ -28,6 +28,19 @@ from jcomp.config_lib import lookup
 from jcomp.models.progressive import CODE_VALUES
 from jcomp.models import (QUANTIZERS, build_autoencoder, build_context_model, context_entry, importance_part,
                           symbol_values, to_volume)
+
+GROUPS = ("encoder", "decoder", "centers", "context")  # optimizer groups (train.make_optimizer)
+GROUP_ALIASES = {"ae": ("encoder", "decoder")}  # optim.freeze: "ae" = the whole autoencoder
+
+
+def frozen_groups(config: ml_collections.ConfigDict) -> set[str]:
+  """The optimizer groups `optim.freeze` keeps fixed ("ae" = encoder and decoder)."""
+  named = set(config.optim.get("freeze", ()))
+  unknown = named - set(GROUPS) - set(GROUP_ALIASES)
+  if unknown:
+    raise ValueError(f"optim.freeze names unknown groups {sorted(unknown)}; choose from "
+                     f"{list(GROUPS) + list(GROUP_ALIASES)}")
+  return set().union(*(GROUP_ALIASES.get(g, (g,)) for g in named))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -57,7 +70,9 @@ class ImageSystem:
   def group(self, keys: tuple[str, ...]) -> str:
     if keys[0] == "context":
       return "context"
-    return "centers" if "centers" in keys else "ae"
+    if "centers" in keys:
+      return "centers"
+    return "decoder" if "decoder" in keys[:2] else "encoder"
 
   def loss(self, params, batch_stats, batch: jnp.ndarray, train: bool, step=None):
     """batch (B, H, W, 3) uint8. Metrics in bits per symbol (`bits_per_symbol`, `H`), bpp (`bpp_est` =
@@ -65,7 +80,8 @@ class ImageSystem:
     c = self.config
     x = batch.astype(jnp.float32)
     ae_vars = {"params": params["autoencoder"], "batch_stats": batch_stats}
-    if train and "ae" not in c.optim.get("freeze", ()):
+    # BatchNorm learns its statistics only while the whole autoencoder trains (a decoder fine-tune: eval mode).
+    if train and not {"encoder", "decoder"} & frozen_groups(c):
       out, updates = self.autoencoder.apply(ae_vars, x, train=True, mutable=["batch_stats"])
       new_stats = updates["batch_stats"]
     else:

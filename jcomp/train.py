@@ -31,7 +31,6 @@ from jcomp.data import sources
 from jcomp.models import surgery
 
 Params = Any
-GROUPS = ("ae", "centers", "context")
 
 
 class TrainingDiverged(RuntimeError):
@@ -54,10 +53,7 @@ def param_labels(system, params: Params) -> Params:
 
 def make_optimizer(config: ml_collections.ConfigDict, system) -> optax.GradientTransformation:
   o = config.optim
-  frozen = set(o.get("freeze", ()))
-  unknown = frozen - set(GROUPS)
-  if unknown:
-    raise ValueError(f"optim.freeze names unknown groups {sorted(unknown)}; choose from {list(GROUPS)}")
+  frozen = systems.frozen_groups(config)
 
   def adam(lr: float, wd: float, group: str) -> optax.GradientTransformation:
     if group in frozen:
@@ -67,7 +63,8 @@ def make_optimizer(config: ml_collections.ConfigDict, system) -> optax.GradientT
                        optax.scale_by_learning_rate(schedule))
 
   tx = optax.multi_transform(
-      {"ae": adam(o.ae_lr, o.ae_weight_decay, "ae"), "centers": adam(o.ae_lr, o.centers_weight_decay, "centers"),
+      {"encoder": adam(o.ae_lr, o.ae_weight_decay, "encoder"), "decoder": adam(o.ae_lr, o.ae_weight_decay, "decoder"),
+       "centers": adam(o.ae_lr, o.centers_weight_decay, "centers"),
        "context": adam(o.context_lr, o.context_weight_decay, "context")},
       functools.partial(param_labels, system))
   if o.grad_clip > 0:
@@ -207,13 +204,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       print(system.eval_line(step, em), flush=True)
       _write_scalars(writer, step, em, "eval")
 
+  limit = config.get("max_train_minutes", 0.0)
+  deadline = started + 60.0 * limit if limit > 0 else None
   try:
-    limit = config.get("max_train_minutes", 0.0)
-    return run_loop(config, state, mngr, lambda step: sharding.global_batch(next(it), mesh), step_fn,
-                    on_log, on_eval, deadline=started + 60.0 * limit if limit > 0 else None)
+    state = run_loop(config, state, mngr, lambda step: sharding.global_batch(next(it), mesh), step_fn,
+                     on_log, on_eval, deadline=deadline)
   finally:
     if writer is not None:
       writer.close()
+  finished = int(state.step) == config.num_train_steps or (deadline is not None and time.time() >= deadline)
+  report = config.get("report")
+  if report and report.images and finished and jax.process_index() == 0:  # not after a SIGTERM
+    from jcomp.eval import rd  # pylint: disable=g-import-not-at-top
+    print("\n".join(rd.report_trained_model(workdir, report.images, report.codecs, int(state.step))), flush=True)
+  return state
 
 
 def run_loop(config: ml_collections.ConfigDict, state, mngr, batch_at: Callable[[int], Any], step_fn,

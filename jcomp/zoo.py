@@ -3,6 +3,8 @@
 A model directory holds `config.json`, `weights.npz` (params and BatchNorm statistics, float16 or float32,
 keys are '/'-joined tree paths) and `card.md`. Shipped models live in `jcomp/pretrained/<name>/` inside the package
 (names `<system>-<rate>`, as CompressAI's zoo); any workdir of `jcomp.main` loads too (latest checkpoint).
+Lookups (`names`, `card`, `resolve`, `config_json`) import no JAX, so the CLI can check a file against a model's
+config before it pays for JAX; loading and exporting import it when called.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import json
 import os
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import ml_collections
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from jcomp import checkpoint
+if TYPE_CHECKING:
+  import ml_collections
+
+CONFIG_FILE = "config.json"  # = checkpoint.CONFIG_FILE (not imported here: it imports JAX)
 
 ZOO_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
 WEIGHTS_FILE = "weights.npz"
@@ -51,6 +55,8 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 def variables_from_workdir(workdir: str) -> tuple[ml_collections.ConfigDict, dict, int]:
   """(config, {'params', 'batch_stats'} as float32 NumPy trees, step) of a workdir's latest checkpoint."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jcomp import checkpoint  # pylint: disable=g-import-not-at-top
   config = checkpoint.load_config(workdir)
   mngr = checkpoint.manager(workdir, 1)
   step = mngr.latest_step()
@@ -70,6 +76,7 @@ def export(workdir: str, out_dir: str, dtype: str = "float16", card: str = "") -
 def save(config: ml_collections.ConfigDict, variables: dict, out_dir: str, dtype: str = "float16",
          card: str = "") -> str:
   """Writes a model directory: config.json, weights.npz (in `dtype`), card.md."""
+  from jcomp import checkpoint  # pylint: disable=g-import-not-at-top
   flat = {k: v.astype(dtype) for k, v in _flatten(variables).items()}
   buf = io.BytesIO()
   np.savez(buf, **flat)
@@ -86,7 +93,7 @@ def resolve(spec: str) -> str:
   """A model name of the zoo, a model directory or a workdir -> its directory."""
   if os.path.isdir(os.path.join(ZOO_DIR, spec)):
     return os.path.join(ZOO_DIR, spec)
-  if os.path.isdir(spec) and os.path.exists(os.path.join(spec, checkpoint.CONFIG_FILE)):
+  if os.path.isdir(spec) and os.path.exists(os.path.join(spec, CONFIG_FILE)):
     return spec
   raise ModelNotFound(f"unknown model {spec!r}: not a zoo name ({', '.join(names()) or 'none shipped'}) "
                       "nor a workdir/model directory with config.json")
@@ -94,6 +101,9 @@ def resolve(spec: str) -> str:
 
 def load(spec: str) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
   """(config, {'params', 'batch_stats'} float32) of a zoo name, model directory or workdir."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jcomp import checkpoint  # pylint: disable=g-import-not-at-top
   path = resolve(spec)
   weights = os.path.join(path, WEIGHTS_FILE)
   if os.path.exists(weights):
@@ -102,6 +112,12 @@ def load(spec: str) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
     return checkpoint.load_config(path), _unflatten(flat)
   config, variables, _ = variables_from_workdir(path)
   return config, jax.tree_util.tree_map(jnp.asarray, variables)
+
+
+def config_json(spec: str) -> dict:
+  """The config of a zoo name, model directory or workdir as stored (config.json, a plain dict)."""
+  with open(os.path.join(resolve(spec), CONFIG_FILE)) as f:
+    return json.load(f)
 
 
 def load_integer(spec: str):

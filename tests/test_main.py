@@ -176,3 +176,21 @@ def test_ccn_context_models_train_with_the_autoencoder_through_main(tmp_path, co
   assert proc.returncode == 0, proc.stderr[-3000:]
   steps = [l for l in proc.stdout.splitlines() if l.startswith("step ")]
   assert len(steps) == 2 and "nan" not in proc.stdout.lower(), proc.stdout[-2000:]
+
+
+def test_the_quickstart_trains_on_the_photos_and_reports_its_rd_point(tmp_path):
+  """The README's first command, shortened: the packaged config by name, scikit-image's photographs, and the
+  closing report (real files of the held-out images next to JPEG's curve; here one small image)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from jcomp.data.synthetic_images import synthetic_image  # pylint: disable=g-import-not-at-top
+  Image.fromarray(synthetic_image(5, 48, 64)).save(tmp_path / "held_out.png")
+  workdir = tmp_path / "quickstart"
+  proc = _main(workdir, "--config.num_train_steps=2", "--config.log_every_steps=1",
+               "--config.eval_every_steps=1000", "--config.checkpoint_every_steps=1000",
+               f"--config.report.images={tmp_path / 'held_out.png'}", config="quickstart")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "from scratch" in proc.stdout and "step       2" in proc.stdout, proc.stdout
+  report = proc.stdout[proc.stdout.index("rate-distortion on"):]
+  assert "(1 images, real files)" in report and " bpp, PSNR " in report and "jpeg420" in report, report
+  for name in ("rd_psnr.png", "rd_ms_ssim.png", "bd_rate.md", "per_image.csv"):
+    assert (workdir / "rd" / "step_2" / name).exists(), name

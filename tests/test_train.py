@@ -92,9 +92,28 @@ def test_frozen_groups_keep_their_weights_and_batch_statistics(tmp_path):
   moved = [not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a.params["context"]),
                                                      jax.tree_util.tree_leaves(b.params["context"]))]
   assert any(moved)
-  c.optim.freeze = ("encoder",)
+  c.optim.freeze = ("decoders",)
   with pytest.raises(ValueError, match="unknown groups"):
     train.make_optimizer(c, tiny_system_like(c))
+
+
+def test_a_decoder_fine_tune_keeps_everything_but_the_decoder(tmp_path):
+  """optim.freeze = ('encoder', 'centers', 'context') (the MSE family's recipe): only the decoder's weights
+  move, BatchNorm statistics stay (eval mode), so the symbols, and every file's rate, are the parent's."""
+  c = _config(2)
+  first = _train(c, tmp_path / "a")
+  c = _config(2)
+  c.init_from, c.optim.freeze, c.loss.distortion = str(tmp_path / "a"), ("encoder", "centers", "context"), "mse"
+  tuned = jax.device_get(_train(c, tmp_path / "b"))
+  a = jax.device_get(first)
+  for group in ("encoder", "quant"):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a.params["autoencoder"][group],
+                           tuned.params["autoencoder"][group])
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a.params["context"], tuned.params["context"])
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a.batch_stats, tuned.batch_stats)
+  moved = [not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a.params["autoencoder"]["decoder"]),
+                                                     jax.tree_util.tree_leaves(tuned.params["autoencoder"]["decoder"]))]
+  assert all(moved)
 
 
 def tiny_system_like(config):

@@ -51,12 +51,12 @@ import numpy as np
 
 from jcomp import checkpoint, compile_cache, limits, zoo
 from jcomp.coding import bitstream, coder, header_check, probabilities, step_coder, tiling
-from jcomp.coding.header_check import CodecError
+from jcomp.coding.header_check import STRIDE, CodecError
+from jcomp.coding.mask_counts import decode_counts, encode_counts
 from jcomp.models import integer
 from jcomp.models import build_autoencoder, build_context_model, importance_part, masked_symbol, symbol_values
 from jcomp.models.importance import kept_counts
 
-STRIDE = 8
 EMPTY_STREAM = coder.encode(np.zeros(0, np.int64), np.zeros((0, 1), np.int64))  # the payload of no symbols
 _ANALYSIS_KEYS = ("symbols", "mask", "importance", "values")
 _MAX_CODERS = 4  # step coders kept (each holds its shape's schedule and compiled steps)
@@ -92,51 +92,6 @@ def counts_from_mask(mask: np.ndarray) -> np.ndarray:
   if not np.array_equal(kept_mask(counts, mask.shape[-1]), np.moveaxis(np.asarray(mask) > 0.5, -1, 0)):
     raise ValueError("importance mask does not keep a prefix of the channels at every position")
   return counts
-
-
-def _count_tables(occurrences: np.ndarray, num_positions: int) -> np.ndarray:
-  """The zeroth-order integer tables (num_positions, m) of the count alphabet (the m distinct counts)."""
-  freqs = probabilities.pmf_to_freqs(np.asarray(occurrences, np.float64))
-  return np.broadcast_to(freqs, (num_positions, len(freqs)))
-
-
-def encode_counts(counts: np.ndarray) -> bytes:
-  """Kept-channel counts (h, w) ints >= 0 -> payload 0.
-
-  Layout: uvarint m (distinct counts), m uvarint pairs (count value, occurrences) with increasing values,
-  then the rANS stream of each position's index among the m values (raster order) under the table's
-  quantized frequencies. Size: ~h w H0(counts) / 8 + 6 bytes of coder state + ~2 bytes a distinct value;
-  0 bits a position when all counts are equal.
-  """
-  values, index, occurrences = np.unique(np.asarray(counts).ravel(), return_inverse=True, return_counts=True)
-  table = [len(values)] + [int(v) for pair in zip(values, occurrences) for v in pair]
-  return bitstream.pack_uvarints(table) + coder.encode(index, _count_tables(occurrences, index.size))
-
-
-def decode_counts(data: bytes, num_channels: int, shape: tuple[int, int]) -> np.ndarray:
-  """Payload 0 -> counts `shape` (h, w) int32 in [0, num_channels]; CodecError if it is malformed."""
-  num_positions = int(np.prod(shape))
-  try:
-    (m,), offset = bitstream.unpack_uvarints(data, 1)
-    if not 1 <= m <= min(num_channels + 1, num_positions):
-      raise CodecError(f"corrupt mask counts: {m} distinct values")
-    table, offset = bitstream.unpack_uvarints(data, 2 * m, offset)
-  except bitstream.FormatError as e:
-    raise CodecError(f"corrupt mask counts: {e}") from e
-  values, occurrences = table[0::2], table[1::2]  # Python ints: no overflow on hostile varints
-  if (any(b <= a for a, b in zip(values, values[1:])) or values[-1] > num_channels or min(occurrences) < 1
-      or sum(occurrences) != num_positions):
-    raise CodecError("corrupt mask counts: bad table")
-  values, occurrences = np.array(values, np.int64), np.array(occurrences, np.int64)
-  try:
-    dec = coder.Decoder(data[offset:])
-    index = dec.decode(_count_tables(occurrences, num_positions))
-    dec.finish()
-  except coder.CoderError as e:
-    raise CodecError(f"corrupt mask counts: {e}") from e
-  if not np.array_equal(np.bincount(index, minlength=m), occurrences):
-    raise CodecError("corrupt mask counts: decoded counts do not match the table")
-  return values[index].reshape(shape).astype(np.int32)
 
 
 def _per_step(volume: np.ndarray, schedule: list[np.ndarray]) -> list[np.ndarray]:
@@ -446,12 +401,9 @@ class Codec:
       raise CodecError(f"file (format {header.version}) was written by model {header.model_id.hex()}, not by "
                        f"this model ({self.name}, {expected.hex()})")
     K, h, w = header_check.check_header(  # size, dims and tiling, before anything of image size
-        header, system=self.config.system, num_channels=self.config.model.num_channels, stride=STRIDE,
+        header, system=self.config.system, num_channels=self.config.model.num_channels,
         max_pixels=self.max_pixels)
-    tiles = tiling.grid(h, w, header.extras.get("tile"))
-    if len(payloads) != 1 + len(tiles):
-      raise CodecError(f"header does not fit this model (latent shape {header.latent_shape}, {len(tiles)} "
-                       f"tiles, {len(payloads)} payloads)")
+    tiles = header_check.check_payload_count(header, len(payloads))
     t0 = time.perf_counter()
     if self.trimmed:
       counts = decode_counts(payloads[0], K, (h, w))

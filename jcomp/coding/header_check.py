@@ -7,7 +7,7 @@ stride, padding < stride), and its tiling is one this codec writes (`jcomp.codin
 with MIN_TILE <= T <= MAX_TILE and T < max(h, w); without it, at most MAX_UNTILED_POSITIONS latent positions),
 so the context model never holds more than a tile's volume of buffers. All arithmetic is on Python ints, so no
 product can wrap (h * w = 2**64 + 1 stays 2**64 + 1). Pure Python; the codec calls `check_header` first thing
-after the model id check. The counts payload is checked where it is read (`codec.decode_counts`: counts <= K,
+after the model id check, and `jcomp decompress` calls `check_header_for_config` before it loads the model. The counts payload is checked where it is read (`codec.decode_counts`: counts <= K,
 occurrences summing to h * w); the number of payloads (1 + tiles) by the codec.
 """
 
@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from jcomp import limits
 from jcomp.coding import bitstream, tiling
+
+
+STRIDE = 8  # pixels per latent position along each axis: the autoencoders' downsampling factor
 
 
 class CodecError(ValueError):
@@ -25,7 +28,7 @@ class HeaderError(CodecError):
   """A well-formed header that does not describe an image this model wrote."""
 
 
-def check_header(header: bitstream.Header, *, system: str, num_channels: int, stride: int,
+def check_header(header: bitstream.Header, *, system: str, num_channels: int, stride: int = STRIDE,
                  max_pixels: int | None = None) -> tuple[int, int, int]:
   """Checks `header` against the model; returns the latent shape (K, h, w) as Python ints.
 
@@ -55,6 +58,25 @@ def check_header(header: bitstream.Header, *, system: str, num_channels: int, st
     raise HeaderError(f"latent {h} x {w} does not match the padded image {H + pb} x {W + pr} / stride {stride}")
   check_tiling(header.extras.get("tile"), h, w)
   return K, h, w
+
+
+def check_header_for_config(header: bitstream.Header, config: dict,
+                            max_pixels: int | None = None) -> tuple[int, int, int]:
+  """`check_header` against a model's stored config (config.json as a dict: its `system` and
+  `model.num_channels`), so that a file is refused before the model, or JAX, is loaded."""
+  return check_header(header, system=config["system"], num_channels=config["model"]["num_channels"],
+                      max_pixels=max_pixels)
+
+
+def check_payload_count(header: bitstream.Header, num_payloads: int) -> list[tuple[slice, slice]]:
+  """The tiles of a checked header's latent (`tiling.grid`); HeaderError unless the file has one payload per
+  tile after payload 0 (the counts)."""
+  _, h, w = header.latent_shape
+  tiles = tiling.grid(h, w, header.extras.get("tile"))
+  if num_payloads != 1 + len(tiles):
+    raise HeaderError(f"header does not fit this model (latent shape {header.latent_shape}, {len(tiles)} "
+                      f"tiles, {num_payloads} payloads)")
+  return tiles
 
 
 def check_tiling(tile: int | None, h: int, w: int) -> None:

@@ -13,9 +13,12 @@ against.
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+  import jax.numpy as jnp  # imported where used: the NumPy half serves code that runs before JAX is loaded
 
 DEFAULT_PRECISION = 16
 
@@ -113,6 +116,8 @@ def logits_to_freqs_jax(logits: jnp.ndarray, precision: int = DEFAULT_PRECISION)
 
   logits (..., L) finite float -> (..., L) int32 tables, entries >= 1, rows summing to 2**precision.
   """
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   total = _check_precision(precision, logits.shape[-1])
   p = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
   return _quantize(p, total, jnp, jnp.int32)

@@ -2,6 +2,7 @@
 
 Sources (`config.data.source`):
   'synthetic'            procedural images shipped as code (`synthetic_images`): no data, no network.
+  'photos'               natural photographs installed with scikit-image (`photos`): the quickstart's data.
   'synthetic_codes'      binary codes (H, W, layers x bits) of `synthetic_codes`, shape `data.code_shape`.
   'codes:FOLDER'         binary codes, one .npz (key `codes`) per example, split like a folder of images.
   'tfds:NAME'            a registered TFDS dataset read with `tfds.data_source` (e.g. 'tfds:imagenet2012'
@@ -27,7 +28,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from jcomp.data import folder_builder, synthetic_codes
+from jcomp.data import folder_builder, photos, synthetic_codes
 from jcomp.data.synthetic_images import SyntheticImages
 
 
@@ -61,6 +62,11 @@ def open_source(source: str, split: str, data_dir: str = "", manual_dir: str = "
   one-line reason."""
   if source == "synthetic":
     return SyntheticImages(split.split("[")[0])
+  if source == "photos":
+    try:
+      return photos.Photos(split.split("[")[0])
+    except (OSError, ValueError) as e:
+      raise DataError(str(e)) from e
   if source == "synthetic_codes":
     if code_shape is None:
       raise DataError("the source 'synthetic_codes' needs data.code_shape = (height, width, layers, bits)")

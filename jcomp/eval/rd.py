@@ -40,6 +40,7 @@ from PIL import Image
 
 from jcomp import metrics as metrics_lib
 from jcomp.data import images as images_lib
+from jcomp.data import photos
 from jcomp.eval import codecs as codecs_lib
 from jcomp.eval import report
 
@@ -68,11 +69,18 @@ class ImageRef:
 
 def image_refs(spec: str, max_images: int | None = None) -> list[ImageRef]:
   """The images named by `spec`: a folder (its image files, sorted), a glob, a single file
-  (`jcomp.data.images.list_images`), or `tfds:NAME[:SPLIT]` (default split "test"). At most `max_images`
-  (the first ones). Files are named by their path below the folder they all share."""
+  (`jcomp.data.images.list_images`), `tfds:NAME[:SPLIT]` (default split "test"), or `photos[:SPLIT]` (the
+  photographs installed with scikit-image, `jcomp.data.photos`; default "test"). At most `max_images` (the
+  first ones). Files are named by their path below the folder they all share."""
   if spec.startswith("tfds:"):
     return _tfds_images(spec, max_images)
-  paths = [pathlib.Path(p) for p in images_lib.list_images(spec, max_images)]
+  if spec == "photos" or spec.startswith("photos:"):
+    try:
+      paths = [pathlib.Path(p) for p in photos.files(spec.partition(":")[2] or "test")[:max_images]]
+    except (OSError, ValueError) as e:
+      raise EvalError(f"{spec}: {e}") from e
+  else:
+    paths = [pathlib.Path(p) for p in images_lib.list_images(spec, max_images)]
   root = pathlib.Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else None
   return [ImageRef(str(p.relative_to(root)), (lambda p=p: images_lib.read_image(p))) for p in paths]
 
@@ -437,3 +445,25 @@ def parse_sweeps(items: Sequence[str] | None) -> dict[str, list[float]]:
 def _number(v: str) -> float | int:
   f = float(v)
   return int(f) if f.is_integer() and "." not in v else f
+
+
+def report_trained_model(workdir: str, images: str, codecs: str, step: int) -> list[str]:
+  """After training (`config.report`): codes `images` with the workdir's model into real files, beside the
+  classical `codecs`, into WORKDIR/rd/step_STEP/ (plots, bd_rate.md); returns the lines to print: the model's
+  held-out point (real bpp, PSNR, MS-SSIM) and each codec's quality at that bpp."""
+  out = os.path.join(workdir, "rd", f"step_{step}")
+  result = run_eval(methods_from_flags(codecs, f"model:{workdir}"), images, out, anchors="none", progress=False)
+  lines = [f"rate-distortion on {images} ({result.summary['n_images']} images, real files), in {out}/:"]
+  for row in result.summary["operating_points"]:
+    psnr, ssim_db = row.get("psnr", {}), row.get("ms_ssim_db", {})
+    line = (f"  {row['method']}: {row['bpp']:.3f} bpp, PSNR {psnr.get('value', math.nan):.2f} dB, "
+            f"MS-SSIM {1 - 10 ** (-ssim_db.get('value', math.nan) / 10):.4f}")
+    ref_psnr, ref_db = psnr.get("reference_at_bpp", math.nan), ssim_db.get("reference_at_bpp", math.nan)
+    if math.isfinite(ref_psnr):
+      line += (f"; {row['reference']} at that rate: PSNR {ref_psnr:.2f} dB, MS-SSIM "
+               f"{1 - 10 ** (-ref_db / 10):.4f}")
+    else:
+      line += f"; outside {row['reference']}'s rates"
+    lines.append(line)
+  lines.append(f"  plots: {out}/rd_psnr.png, {out}/rd_ms_ssim.png")
+  return lines

@@ -41,11 +41,12 @@ class ResidualUnit(nn.Module):
   features: int
   kernel_size: int = 3
   dtype: jnp.dtype = jnp.float32
+  bn_momentum: float = 0.99  # BatchNorm's running-average momentum (SPEC: 0.99; short runs want ~0.9)
 
   @nn.compact
   def __call__(self, x, train: bool):
     conv = functools.partial(nn.Conv, self.features, (self.kernel_size,) * 2, dtype=self.dtype)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
                              dtype=self.dtype)
     r = nn.relu(norm()(conv()(x)))
     r = norm()(conv()(r))
@@ -59,6 +60,7 @@ class ResidualStack(nn.Module):
   units_per_block: int
   kernel_size: int = 3
   dtype: jnp.dtype = jnp.float32
+  bn_momentum: float = 0.99
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -66,10 +68,10 @@ class ResidualStack(nn.Module):
     for _ in range(self.num_blocks):
       s = h
       for _ in range(self.units_per_block):
-        h = ResidualUnit(self.features, self.kernel_size, self.dtype)(h, train)
+        h = ResidualUnit(self.features, self.kernel_size, self.dtype, self.bn_momentum)(h, train)
       h = h + s
     h = nn.Conv(self.features, (self.kernel_size,) * 2, dtype=self.dtype)(h)
-    h = nn.BatchNorm(use_running_average=not train, momentum=0.99, dtype=self.dtype)(h)
+    h = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(h)
     return x + h
 
 
@@ -108,16 +110,17 @@ class Encoder(nn.Module):
   units_per_block: int = 3
   kernel_size: int = 3
   dtype: jnp.dtype = jnp.float32
+  bn_momentum: float = 0.99
 
   @nn.compact
   def __call__(self, x, train: bool):
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
                              dtype=self.dtype)
     h = normalize(x.astype(jnp.float32)).astype(self.dtype)
     h = nn.relu(norm()(nn.Conv(self.features // 2, (5, 5), strides=2, dtype=self.dtype)(h)))
     h = nn.relu(norm()(nn.Conv(self.features, (5, 5), strides=2, dtype=self.dtype)(h)))
     h = ResidualStack(self.features, self.num_blocks, self.units_per_block, self.kernel_size,
-                      self.dtype)(h, train)
+                      self.dtype, self.bn_momentum)(h, train)
     z = nn.Conv(self.latent_channels, (5, 5), strides=2, dtype=self.dtype)(h)
     return z.astype(jnp.float32), h
 
@@ -130,15 +133,16 @@ class Decoder(nn.Module):
   kernel_size: int = 3
   upsample: str = "transpose"
   dtype: jnp.dtype = jnp.float32
+  bn_momentum: float = 0.99
 
   @nn.compact
   def __call__(self, z, train: bool):
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.99,
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
                              dtype=self.dtype)
     up = functools.partial(Upsample, method=self.upsample, dtype=self.dtype)
     h = nn.relu(norm()(up(self.features, 3)(z.astype(self.dtype))))
     h = ResidualStack(self.features, self.num_blocks, self.units_per_block, self.kernel_size,
-                      self.dtype)(h, train)
+                      self.dtype, self.bn_momentum)(h, train)
     h = nn.relu(norm()(up(self.features // 2, 5)(h)))
     h = up(3, 5)(h)
     return denormalize(h.astype(jnp.float32))

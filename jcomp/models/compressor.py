@@ -35,6 +35,7 @@ class Autoencoder(nn.Module):
   kernel_size: int = 3
   upsample: str = "transpose"
   dtype: jnp.dtype = jnp.float32
+  bn_momentum: float = 0.99         # BatchNorm running averages (model.bn_momentum; absent = 0.99)
 
   def setup(self):
     importance_kw = {"li": dict(levels=self.importance_levels, features=self.features // 2, dtype=self.dtype)}
@@ -43,7 +44,7 @@ class Autoencoder(nn.Module):
         self.num_channels, **importance_kw.get(self.importance, {}))
     self.quant = lookup(QUANTIZERS, "quantizer", self.quantizer)(**quantizer_kw.get(self.quantizer, {}))
     kw = dict(features=self.features, num_blocks=self.num_blocks, units_per_block=self.units_per_block,
-              kernel_size=self.kernel_size, dtype=self.dtype)
+              kernel_size=self.kernel_size, dtype=self.dtype, bn_momentum=self.bn_momentum)
     self.encoder = Encoder(self.num_channels + self.importance_map.extra_channels, **kw)
     self.decoder = Decoder(upsample=self.upsample, **kw)
 
@@ -91,4 +92,5 @@ def build_autoencoder(model_config: ml_collections.ConfigDict) -> Autoencoder:
       num_channels=m.num_channels, num_centers=m.num_centers, quantizer=m.quantizer,
       importance=m.importance, importance_levels=m.importance_levels, sigma=m.sigma,
       features=m.features, num_blocks=m.num_blocks, units_per_block=m.units_per_block,
-      kernel_size=m.kernel_size, upsample=m.upsample, dtype=jnp.dtype(m.dtype))
+      kernel_size=m.kernel_size, upsample=m.upsample, dtype=jnp.dtype(m.dtype),
+      bn_momentum=m.get("bn_momentum", 0.99))

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from jcomp.coding import bitstream
-from jcomp.coding.codec import Codec, CodecError, decode_counts, encode_counts, kept_mask
+from jcomp.coding.codec import Codec, CodecError, kept_mask
+from jcomp.coding.mask_counts import decode_counts, encode_counts
 from jcomp.data.synthetic_images import synthetic_image
 from tests.conftest import random_variables
 from tests.coding.conftest import tiny_codec_config

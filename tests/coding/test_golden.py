@@ -37,7 +37,7 @@ def test_golden_files_exist_for_the_shipped_models():
 
 @pytest.mark.parametrize("path", _files(), ids=lambda p: p.stem)
 def test_golden_file_decodes_to_its_symbols_jitted_and_in_numpy(path):
-  from jcomp.coding import bitstream, codec as codec_lib  # pylint: disable=g-import-not-at-top
+  from jcomp.coding import bitstream, codec as codec_lib, mask_counts  # pylint: disable=g-import-not-at-top
   from jcomp.models import integer, masked3d  # pylint: disable=g-import-not-at-top
   meta = json.loads(path.with_suffix(".json").read_text())
   data = path.read_bytes()
@@ -49,7 +49,7 @@ def test_golden_file_decodes_to_its_symbols_jitted_and_in_numpy(path):
   # The NumPy reference decoder (no JAX in the tables) reads the same symbols from the same bytes.
   _, payloads = bitstream.unpack(data)
   K, h, w = header.latent_shape
-  counts = codec_lib.decode_counts(payloads[0], K, (h, w))
+  counts = mask_counts.decode_counts(payloads[0], K, (h, w))
   reference = integer.ReferenceCoder(codec.integer_model, (K, h, w), masked3d.wavefront_schedule((K, h, w)))
   ref_symbols, _ = codec_lib.decode_symbols(reference, payloads[1], codec_lib.kept_mask(counts, K),
                                             codec.masked_symbol)

@@ -121,3 +121,17 @@ def test_missing_or_empty_folder_is_a_data_error(tmp_path, make):
     (folder / "readme.txt").write_text("hello")
   with pytest.raises(sources.DataError, match="no images found"):
     sources.open_source(str(folder), "train", data_dir=str(tmp_path / "tfds"))
+
+
+def test_the_photos_are_natural_rgb_images_with_a_disjoint_held_out_split():
+  from jcomp.data import photos  # pylint: disable=g-import-not-at-top
+  from jcomp.eval import rd  # pylint: disable=g-import-not-at-top
+  train, test = sources.open_source("photos", "train"), sources.open_source("photos", "test")
+  assert (len(train), len(test)) == (15, 2)
+  assert not set(photos.files("train")) & set(photos.files("test"))
+  for image in [train[0], train[len(train) - 1], *test]:
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) >= 300
+    assert image.std() > 20  # a photograph, not a flat field
+  assert [r.name for r in rd.image_refs("photos:test")] == ["chelsea.png", "coffee.png"]
+  with pytest.raises(sources.DataError, match="splits"):
+    sources.open_source("photos", "validation")
