@@ -38,12 +38,13 @@ def test_train_step_reports_the_documented_metrics(tiny_system):
   assert int(state.step) == 1
 
 
-def test_parameters_are_grouped_into_ae_centers_and_context(tiny_system):
+def test_parameters_are_grouped_into_encoder_decoder_centers_and_context(tiny_system):
   labels = train.param_labels(tiny_system.system, tiny_system.init(0).params)
   assert set(jax.tree_util.tree_leaves(labels["context"])) == {"context"}
   assert labels["autoencoder"]["quant"]["centers"] == "centers"
-  rest = {k: v for k, v in labels["autoencoder"].items() if k != "quant"}
-  assert set(jax.tree_util.tree_leaves(rest)) == {"ae"}
+  assert set(jax.tree_util.tree_leaves(labels["autoencoder"]["decoder"])) == {"decoder"}
+  rest = {k: v for k, v in labels["autoencoder"].items() if k not in ("quant", "decoder")}
+  assert set(jax.tree_util.tree_leaves(rest)) == {"encoder"}
 
 
 def _config(num_train_steps: int):

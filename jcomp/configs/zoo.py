@@ -69,7 +69,7 @@ _CPU = {"batch_size": 8, "crop_size": 128, "model.dtype": "float32", "loss.soft_
 # is d = MSE / 255^2 = 10^(-PSNR / 10), so K_d d = 5000 d is 15.8 at 25 dB and 5.0 at 30 dB; with the rate fixed
 # the scale only matters to Adam's first steps (it is scale-free), hence the 20-step warmup.
 _MSE = {**_CPU, "loss.distortion": "mse", "optim.freeze": ("encoder", "centers", "context"), "optim.ae_lr": 2e-4,
-        "optim.warmup_steps": 20, "log_every_steps": 10}
+        "optim.warmup_steps": 20, "log_every_steps": 10, "eval_every_steps": 100}
 
 
 def _mse_recipe(parent_rate: str, compact: str, steps: int) -> Recipe:
@@ -111,7 +111,7 @@ RECIPES = {
         Stage("previous", {"loss.beta": 0.0, "optim.ae_lr": 3e-5, "optim.context_lr": 1e-4,
                            "optim.lr_decay_steps": 225, "num_train_steps": 300}))),
     "mentzer2018-compact-mse-0.30": _mse_recipe("0.30", "bpp=0.3", 150),
-    "mentzer2018-compact-mse-0.90": _mse_recipe("0.90", "bpp=0.9", 150),
+    "mentzer2018-compact-mse-0.90": _mse_recipe("0.90", "bpp=0.9", 100),
 }
 
 

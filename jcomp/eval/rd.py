@@ -454,11 +454,12 @@ def report_trained_model(workdir: str, images: str, codecs: str, step: int) -> l
   out = os.path.join(workdir, "rd", f"step_{step}")
   result = run_eval(methods_from_flags(codecs, f"model:{workdir}"), images, out, anchors="none", progress=False)
   lines = [f"rate-distortion on {images} ({result.summary['n_images']} images, real files), in {out}/:"]
+  num = lambda entry, key: math.nan if entry.get(key) is None else entry[key]  # summary.json: NaN -> null
   for row in result.summary["operating_points"]:
     psnr, ssim_db = row.get("psnr", {}), row.get("ms_ssim_db", {})
-    line = (f"  {row['method']}: {row['bpp']:.3f} bpp, PSNR {psnr.get('value', math.nan):.2f} dB, "
-            f"MS-SSIM {1 - 10 ** (-ssim_db.get('value', math.nan) / 10):.4f}")
-    ref_psnr, ref_db = psnr.get("reference_at_bpp", math.nan), ssim_db.get("reference_at_bpp", math.nan)
+    line = (f"  {row['method']}: {row['bpp']:.3f} bpp, PSNR {num(psnr, 'value'):.2f} dB, "
+            f"MS-SSIM {1 - 10 ** (-num(ssim_db, 'value') / 10):.4f}")
+    ref_psnr, ref_db = num(psnr, "reference_at_bpp"), num(ssim_db, "reference_at_bpp")
     if math.isfinite(ref_psnr):
       line += (f"; {row['reference']} at that rate: PSNR {ref_psnr:.2f} dB, MS-SSIM "
                f"{1 - 10 ** (-ref_db / 10):.4f}")
