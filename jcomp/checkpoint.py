@@ -96,7 +96,15 @@ def save(mngr: ocp.CheckpointManager, step: int, state) -> None:
 def restore(mngr: ocp.CheckpointManager, abstract_state, step: int | None = None):
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top,redefined-outer-name
   step = mngr.latest_step() if step is None else step
-  return mngr.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  try:
+    return mngr.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  except ValueError as e:
+    if "tree structures do not match" not in str(e):
+      raise
+    raise CheckpointError(
+        f"the checkpoint at step {step} holds a training state of another structure (e.g. the optimizer groups "
+        "of an older jcomp: 'ae' before 'encoder'/'decoder'): resume it with the version that wrote it, or start "
+        "a new workdir from its weights with --config.init_from=THAT_WORKDIR") from e
 
 
 def load_variables(workdir: str) -> dict:

@@ -82,6 +82,9 @@ BAD_INPUTS = {
     "other_model_in_workdir": ("configs/tiny.py", ["--config.model.num_channels=8"],
                                ["different config", "model.num_channels: 4 -> 8"]),
     "crop_not_multiple_of_8": ("configs/tiny.py", ["--config.crop_size=30"], ["crop_size", "multiple of 8"]),
+    # A gradient clip adds a state to the optimizer chain: a checkpoint of the old structure cannot resume.
+    "other_optimizer_state_in_workdir": ("configs/tiny.py", ["--config.optim.grad_clip=1.0"],
+                                         ["another structure", "init_from"]),
 }
 
 
