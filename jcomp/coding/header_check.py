@@ -7,8 +7,9 @@ stride, padding < stride), and its tiling is one this codec writes (`jcomp.codin
 with MIN_TILE <= T <= MAX_TILE and T < max(h, w); without it, at most MAX_UNTILED_POSITIONS latent positions),
 so the context model never holds more than a tile's volume of buffers. All arithmetic is on Python ints, so no
 product can wrap (h * w = 2**64 + 1 stays 2**64 + 1). Pure Python; the codec calls `check_header` first thing
-after the model id check, and `jcomp decompress` calls `check_header_for_config` before it loads the model. The counts payload is checked where it is read (`codec.decode_counts`: counts <= K,
-occurrences summing to h * w); the number of payloads (1 + tiles) by the codec.
+after the model id check, and `jcomp decompress` calls `check_header_for_config` (the model's config.json)
+before it loads the model or JAX. The number of payloads (1 + tiles) is `check_payload_count`'s; the counts
+payload is checked where it is read (`mask_counts.decode_counts`: counts <= K, occurrences summing to h * w).
 """
 
 from __future__ import annotations

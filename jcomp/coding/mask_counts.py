@@ -1,6 +1,6 @@
 """Payload 0 of a `.jcomp` file: the importance map's kept-channel counts (h, w), coded losslessly.
 
-Pure NumPy (no JAX): `jcomp decompress` reads and checks the counts of a file (`header_check.check_file`)
+Pure NumPy (no JAX): `jcomp decompress` reads and checks the counts of a file (`cli._find_model_for`)
 before it loads the model, and the codec (`jcomp.coding.codec`) writes and reads them with the same functions.
 """
 
