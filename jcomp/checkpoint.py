@@ -15,12 +15,13 @@ import os
 
 from typing import TYPE_CHECKING
 
-import jax
 import ml_collections
 import numpy as np
 
 if TYPE_CHECKING:
-  import orbax.checkpoint as ocp  # imported where used: `jcomp compress` needs model_id, not Orbax (~0.5 s)
+  # Imported where used: `jcomp compress` needs model_id, not Orbax (~0.5 s), and `jcomp.zoo`'s lookups
+  # (config.json) run before JAX is imported.
+  import orbax.checkpoint as ocp
 
 from jcomp import output_files
 
@@ -119,12 +120,14 @@ def load_variables(workdir: str) -> dict:
     restored = mngr.restore(step, args=ocp.args.StandardRestore())
   finally:
     mngr.close()
+  import jax  # pylint: disable=g-import-not-at-top
   return jax.tree_util.tree_map(np.asarray, {"params": restored["params"],
                                              "batch_stats": restored.get("batch_stats", {})})
 
 
 def model_id(config: ml_collections.ConfigDict, variables) -> bytes:
   """16-byte identity of a model: SHA-256 of its model config and its weights (bytes, in tree order)."""
+  import jax  # pylint: disable=g-import-not-at-top
   h = hashlib.sha256()
   h.update(json.dumps({k: config.to_dict()[k] for k in MODEL_FIELDS}, sort_keys=True, default=list).encode())
   for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]:

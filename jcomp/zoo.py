@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jcomp import checkpoint  # imports no JAX at load time
+
 if TYPE_CHECKING:
   import ml_collections
 
-CONFIG_FILE = "config.json"  # = checkpoint.CONFIG_FILE (not imported here: it imports JAX)
 
 ZOO_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
 WEIGHTS_FILE = "weights.npz"
@@ -56,7 +57,6 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
 def variables_from_workdir(workdir: str) -> tuple[ml_collections.ConfigDict, dict, int]:
   """(config, {'params', 'batch_stats'} as float32 NumPy trees, step) of a workdir's latest checkpoint."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jcomp import checkpoint  # pylint: disable=g-import-not-at-top
   config = checkpoint.load_config(workdir)
   mngr = checkpoint.manager(workdir, 1)
   step = mngr.latest_step()
@@ -76,7 +76,6 @@ def export(workdir: str, out_dir: str, dtype: str = "float16", card: str = "") -
 def save(config: ml_collections.ConfigDict, variables: dict, out_dir: str, dtype: str = "float16",
          card: str = "") -> str:
   """Writes a model directory: config.json, weights.npz (in `dtype`), card.md."""
-  from jcomp import checkpoint  # pylint: disable=g-import-not-at-top
   flat = {k: v.astype(dtype) for k, v in _flatten(variables).items()}
   buf = io.BytesIO()
   np.savez(buf, **flat)
@@ -93,7 +92,7 @@ def resolve(spec: str) -> str:
   """A model name of the zoo, a model directory or a workdir -> its directory."""
   if os.path.isdir(os.path.join(ZOO_DIR, spec)):
     return os.path.join(ZOO_DIR, spec)
-  if os.path.isdir(spec) and os.path.exists(os.path.join(spec, CONFIG_FILE)):
+  if os.path.isdir(spec) and os.path.exists(os.path.join(spec, checkpoint.CONFIG_FILE)):
     return spec
   raise ModelNotFound(f"unknown model {spec!r}: not a zoo name ({', '.join(names()) or 'none shipped'}) "
                       "nor a workdir/model directory with config.json")
@@ -103,7 +102,6 @@ def load(spec: str) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
   """(config, {'params', 'batch_stats'} float32) of a zoo name, model directory or workdir."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from jcomp import checkpoint  # pylint: disable=g-import-not-at-top
   path = resolve(spec)
   weights = os.path.join(path, WEIGHTS_FILE)
   if os.path.exists(weights):
@@ -116,7 +114,7 @@ def load(spec: str) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
 
 def config_json(spec: str) -> dict:
   """The config of a zoo name, model directory or workdir as stored (config.json, a plain dict)."""
-  with open(os.path.join(resolve(spec), CONFIG_FILE)) as f:
+  with open(os.path.join(resolve(spec), checkpoint.CONFIG_FILE)) as f:
     return json.load(f)
 
 

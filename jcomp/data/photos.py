@@ -1,7 +1,7 @@
 """Natural photographs that ship inside scikit-image's wheel (`skimage/data/`): the quickstart's data.
 
 Real photographs with nothing to download: scikit-image (a jcomp dependency) installs them as package files.
-They are read here with Pillow straight from the installed package folder (skimage itself is never imported).
+They are read here straight from the installed package folder (skimage itself is never imported).
 'train' holds 7 colour photographs and 8 grayscale ones (as gray RGB: they teach luminance structure), 'test'
 two colour photographs of scenes absent from 'train' (a cat, a cup of coffee): what the quickstart reports its
 rate-distortion point on. The images are 300 to 1,411 pixels a side.
@@ -15,6 +15,8 @@ import os
 from typing import Sequence
 
 import numpy as np
+
+from jcomp.data import images
 
 SPLITS = {
     "train": ("astronaut.png", "hubble_deep_field.jpg", "ihc.png", "motorcycle_left.png", "motorcycle_right.png",
@@ -41,9 +43,8 @@ def files(split: str) -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _read(path: str) -> np.ndarray:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  with Image.open(path) as im:
-    return np.asarray(im.convert("RGB"))  # grayscale -> gray RGB; no photo here has alpha
+  with open(path, "rb") as f:  # the one image reader, silent: the grayscale photos are meant as gray RGB
+    return images.decode_image(f.read())
 
 
 class Photos(Sequence):
