@@ -480,16 +480,17 @@ def plan_models(args, recipes, names: Sequence[str], t0: float) -> list[dict]:
 PROGRESS_LINES = ("step ", "eval ", "ImageNetTest", "training ", "reached ", "received ")  # a worker's own
 
 
-def _last_line(path: str, progress_only: bool = False) -> str:
-  """The log's last line (`progress_only`: of the trainer's and worker's own, not library warnings)."""
+def _last_line(path: str, prefixes: tuple[str, ...] = ()) -> str:
+  """The log's last line (starting with one of `prefixes` if given: the trainer's and worker's own lines, not
+  library warnings)."""
   try:
     with open(path, "rb") as f:
       f.seek(max(os.path.getsize(path) - 8192, 0))
       lines = [l.strip() for l in f.read().decode(errors="replace").splitlines() if l.strip()]
   except OSError:
     return ""
-  if progress_only:
-    lines = [l for l in lines if l.startswith(PROGRESS_LINES)] or ["starting"]
+  if prefixes:
+    lines = [l for l in lines if l.startswith(prefixes)] or ["starting"]
   return lines[-1] if lines else ""
 
 
@@ -518,13 +519,14 @@ def run_workers(plans: Sequence[dict], env: dict, t0: float, minutes: float, pro
         name = plan["name"]
         if name not in codes and procs[name].poll() is not None:
           codes[name] = procs[name].returncode
-          print(f"[{_clock(now - t0)}] {name}: finished (exit {codes[name]}): "
-                f"{_last_line(plan['log'], progress_only=codes[name] == 0)}", flush=True)
+          done = (f"after {_last_line(plan['log'], ('step ',))}" if codes[name] == 0 else
+                  f"{_last_line(plan['log'])}")  # how far it trained, or why it failed
+          print(f"[{_clock(now - t0)}] {name}: finished (exit {codes[name]}) {done}", flush=True)
       if now >= next_report and len(codes) < len(procs):
         next_report = now + progress_s
         for plan in plans:
           if plan["name"] not in codes:
-            print(f"[{_clock(now - t0)}] {plan['name']}: {_last_line(plan['log'], progress_only=True)}", flush=True)
+            print(f"[{_clock(now - t0)}] {plan['name']}: {_last_line(plan['log'], PROGRESS_LINES)}", flush=True)
       if now >= t0 + 60.0 * minutes and terminated is None:
         terminated = now
         for name, p in procs.items():

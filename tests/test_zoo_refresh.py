@@ -3,6 +3,7 @@ each before and after on the same held-out crops, and exports exactly the models
 file limits of a device run. End to end on CPU with a tiny zoo and a tiny image folder written here."""
 
 import json
+import re
 import subprocess
 import tarfile
 
@@ -68,8 +69,9 @@ def test_refresh_trains_all_models_at_once_and_exports_exactly_the_improved_ones
   rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())}
   assert sorted(rows) == [IMPROVES, FROZEN]  # every shipped model with a recipe, and only those
   assert not (work / "no-recipe-model").exists()
-  # Progress while running (each model's last line), and the table at the end.
-  assert f"] {IMPROVES}: step " in proc.stdout and f"| {IMPROVES} | improved | {STEPS} |" in proc.stdout
+  # Progress while running (each model's last line; at the end, the step it reached), and the table.
+  assert re.search(rf"\] {IMPROVES}: finished \(exit 0\) after step +{STEPS} \|", proc.stdout), proc.stdout
+  assert f"] {FROZEN}: " in proc.stdout and f"| {IMPROVES} | improved | {STEPS} |" in proc.stdout
   # Concurrent: the training periods overlap.
   a, b = rows[IMPROVES], rows[FROZEN]
   assert a["train_start"] < b["train_end"] and b["train_start"] < a["train_end"]

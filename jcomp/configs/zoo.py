@@ -111,6 +111,7 @@ RECIPES = {
         Stage("previous", {"loss.beta": 0.0, "optim.ae_lr": 3e-5, "optim.context_lr": 1e-4,
                            "optim.lr_decay_steps": 225, "num_train_steps": 300}))),
     "mentzer2018-compact-mse-0.30": _mse_recipe("0.30", "bpp=0.3", 150),
+    "mentzer2018-compact-mse-0.50": _mse_recipe("0.50", "bpp=0.50", 150),
     "mentzer2018-compact-mse-0.90": _mse_recipe("0.90", "bpp=0.9", 100),
 }
 
