@@ -101,15 +101,14 @@ def resolve(spec: str) -> str:
 def load(spec: str) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
   """(config, {'params', 'batch_stats'} float32) of a zoo name, model directory or workdir."""
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   path = resolve(spec)
   weights = os.path.join(path, WEIGHTS_FILE)
   if os.path.exists(weights):
     with np.load(weights) as f:
-      flat = {k: jnp.asarray(f[k], jnp.float32) for k in f.files}
+      flat = {k: jax.device_put(np.asarray(f[k], np.float32)) for k in f.files}  # cast on the host: no XLA op
     return checkpoint.load_config(path), _unflatten(flat)
   config, variables, _ = variables_from_workdir(path)
-  return config, jax.tree_util.tree_map(jnp.asarray, variables)
+  return config, jax.device_put(variables)
 
 
 def config_json(spec: str) -> dict:

@@ -55,7 +55,6 @@ from jcomp.coding.header_check import STRIDE, CodecError
 from jcomp.coding.mask_counts import decode_counts, encode_counts
 from jcomp.models import integer
 from jcomp.models import build_autoencoder, build_context_model, importance_part, masked_symbol, symbol_values
-from jcomp.models.importance import kept_counts
 
 EMPTY_STREAM = coder.encode(np.zeros(0, np.int64), np.zeros((0, 1), np.int64))  # the payload of no symbols
 _ANALYSIS_KEYS = ("symbols", "mask", "importance", "values")
@@ -88,7 +87,7 @@ def kept_mask(counts: np.ndarray, num_channels: int) -> np.ndarray:
 def counts_from_mask(mask: np.ndarray) -> np.ndarray:
   """A prefix mask (h, w, K) in {0, 1} -> kept-channel counts (h, w) int32; ValueError if some position keeps
   a channel after a dropped one (the trimmed code needs the first n channels kept)."""
-  counts = np.asarray(kept_counts(np.asarray(mask, np.float32)))
+  counts = np.round(np.sum(np.asarray(mask, np.float32), axis=-1)).astype(np.int32)  # `kept_counts`, in NumPy
   if not np.array_equal(kept_mask(counts, mask.shape[-1]), np.moveaxis(np.asarray(mask) > 0.5, -1, 0)):
     raise ValueError("importance mask does not keep a prefix of the channels at every position")
   return counts
@@ -124,7 +123,16 @@ class CodedSymbols:
 
 def encode_symbols(coder_: step_coder.StepCoder, symbols: np.ndarray, kept: np.ndarray) -> CodedSymbols:
   """Symbols (K, h, w) -> one rANS payload of the kept ones (`kept` (K, h, w) bool), in the step coder's
-  order, under the tables it emits."""
+  order, under the tables it emits (all at once where the coder computes them exactly in one pass:
+  `parallel_tables`)."""
+  if getattr(coder_, "parallel", False):
+    order = tuple(np.concatenate(coder_.schedule).T)
+    logits, freqs = coder_.parallel_tables(symbols)
+    keep, ordered = kept[order], symbols[order].astype(np.int32)
+    freqs, ordered, logits = (freqs, ordered, logits) if keep.all() else (freqs[keep], ordered[keep], logits[keep])
+    t = time.perf_counter()
+    payload = coder.encode(ordered, freqs)
+    return CodedSymbols(payload, freqs, ordered, logits, time.perf_counter() - t)
   tables, ordered, kept_logits = [], [], []
   keeps = _per_step(kept, coder_.schedule)
   step_symbols = _per_step(symbols, coder_.schedule)
@@ -304,9 +312,9 @@ class Codec:
     for a, b, s, e in tiling.windows(h, tile, m):
       for c, d, u, v in tiling.windows(w, tile, m):
         x = padded[STRIDE * s:STRIDE * e, STRIDE * u:STRIDE * v][None].astype(np.float32)
-        out = self._encode(self._ae_vars, jnp.asarray(x))
+        out = self._encode(self._ae_vars, jax.device_put(x))
         for key in _ANALYSIS_KEYS:
-          part = np.asarray(out[key][0])
+          part = np.asarray(out[key])[0]
           if (s, e, u, v) == (0, h, 0, w):  # one window: the whole latent
             result[key] = part
             continue
@@ -342,7 +350,7 @@ class Codec:
     for a, b, s, e in tiling.windows(h, tile, m):
       for c, d, u, v in tiling.windows(w, tile, m):
         values = self.centers[symbols[:, s:e, u:v]].transpose(1, 2, 0)[None]
-        x_hat = np.asarray(self._decode(self._ae_vars, jnp.asarray(values)))[0]
+        x_hat = np.asarray(self._decode(self._ae_vars, jax.device_put(values)))[0]
         y0, y1, x0, x1 = STRIDE * a, min(STRIDE * b, H), STRIDE * c, min(STRIDE * d, W)
         image[y0:y1, x0:x1] = np.round(x_hat[y0 - STRIDE * s:y1 - STRIDE * s, x0 - STRIDE * u:x1 - STRIDE * u])
     return image

@@ -17,6 +17,12 @@ write a contiguous slice), so the work per image equals one parallel pass. The s
 a step is padded to the smallest of four widths (W/8, W/4, W/2, W for the widest wavefront W) that holds it,
 so it compiles four times per latent shape and computes 1.3x the positions of a parallel pass. The step also
 emits the coder's integer tables (`probabilities.logits_to_freqs_jax`), so the host only runs the rANS coder.
+
+The encoder knows every symbol, so with the integer network (`IntegerNet`: exact arithmetic, the same numbers
+whatever the batch shape) it needs no wavefront: `WavefrontCoder.parallel_tables` runs each layer once over all
+positions, in fixed chunks of rows (bounded memory, one compiled program per latent shape), and gives the very
+tables the decoder's steps compute. The float network keeps the step-by-step path on both sides (its rounding
+may depend on the batch shape).
 """
 
 from __future__ import annotations
@@ -88,6 +94,8 @@ def wavefront_schedule(shape: tuple[int, int, int], kernel_size=(2, 3, 3)) -> li
 class FloatNet:
   """The float network of a ContextModel3D's params for the step coder (float32, jax.numpy)."""
 
+  exact = False  # float rounding may depend on the shapes computed together: step by step on both sides
+
   def __init__(self, params: dict, centers: np.ndarray, kernel_size):
     kernels, biases = integer.float_layers(params, kernel_size)
     self.kernels = [jnp.asarray(k, jnp.float32) for k in kernels]
@@ -111,6 +119,8 @@ class FloatNet:
 
 class IntegerNet:
   """An `integer.IntegerContextModel` for the step coder: int32 everywhere, tables by integer arithmetic."""
+
+  exact = True  # integer arithmetic: a position's tables do not depend on what else is computed with it
 
   def __init__(self, model: integer.IntegerContextModel):
     self.model = model
@@ -151,18 +161,34 @@ class WavefrontCoder:
     self._bucket = [min(b for b in buckets if b >= len(p)) for p in self.schedule]
     self._num_rows = len(self._order) + max(buckets) + 1  # ranks, room for padded steps, the pad row
     taps_a, taps_b = mask_taps(tuple(kernel_size), "A"), mask_taps(tuple(kernel_size), "B")
-    neighbors = _neighbor_ranks(self._order, self.shape, taps_b, self._num_rows)
-    self._step = _build_step(net, [taps_a] + [taps_b] * (len(net.kernels) - 1), neighbors)
+    self._neighbors = _neighbor_ranks(self._order, self.shape, taps_b, self._num_rows)
+    self._layer_taps = [taps_a] + [taps_b] * (len(net.kernels) - 1)
+    self._step = None  # built on the first `run` (an encoder using `parallel_tables` never needs it)
     self._hidden = [int(net.kernels[0].shape[1])] * (len(net.kernels) - 1)  # conv_in, then (a, sum) per unit
+    self.parallel = bool(getattr(net, "exact", False))  # `parallel_tables` available
 
-  def init_buffers(self):
-    """x (rows, 1) = the input of symbol 0 (the parallel pass's padding value), hidden layers (rows, C) = 0."""
+  def init_buffers(self) -> tuple[np.ndarray, ...]:
+    """x (rows, 1) = the input of symbol 0 (the parallel pass's padding value), hidden layers (rows, C) = 0
+    (host arrays: `jax.device_put` moves them without an XLA program)."""
     n, dtype = self._num_rows, self._values.dtype
-    x = jnp.full((n, 1), self._values[0], dtype)
-    return (x,) + tuple(jnp.zeros((n, f), dtype) for f in self._hidden)
+    return (np.full((n, 1), self._values[0], dtype),) + tuple(np.zeros((n, f), dtype) for f in self._hidden)
+
+  def parallel_tables(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's shortcut, exact networks only (`parallel`): symbols (K, h, w) -> (logits (N, L) float32,
+    freqs (N, L) int32) of every position in coding order (`np.concatenate(schedule)`), equal to what `run`
+    emits step by step."""
+    if not self.parallel:
+      raise ValueError("parallel_tables needs an exact (integer) network: the float one codes step by step")
+    bufs = self.init_buffers()
+    bufs[0][:len(self._order), 0] = self._values[np.asarray(symbols)[tuple(self._order.T)]]
+    logits, freqs = _build_parallel(self._net, self._layer_taps, self._neighbors)(jax.device_put(bufs))
+    n = len(self._order)
+    return np.asarray(logits)[:n], np.asarray(freqs)[:n]
 
   def run(self, symbol_source: step_coder.SymbolSource) -> np.ndarray:
-    bufs = self.init_buffers()
+    if self._step is None:
+      self._step = _build_step(self._net, self._layer_taps, self._neighbors)
+    bufs = jax.device_put(self.init_buffers())
     prev_start, prev_val = 0, np.full((self.width,), self._values[0])
     decoded = []
     for s, (start, bucket) in enumerate(zip(self._starts, self._bucket)):
@@ -190,6 +216,53 @@ def _neighbor_ranks(order: np.ndarray, shape, taps: np.ndarray, num_rows: int) -
   return out
 
 
+def _tap_columns(layer_taps: list[np.ndarray]) -> list[np.ndarray]:
+  """Per layer, the columns of the neighbor table (mask B's taps) that its taps read."""
+  taps_b = layer_taps[-1]
+  return [np.array([int(np.flatnonzero(np.all(taps_b == t, axis=1))[0]) for t in taps], np.int32)
+          for taps in layer_taps]
+
+
+_PARALLEL_CHUNK = 4096  # rows a layer computes at once in `parallel_tables` (memory: rows x taps x channels)
+
+
+def _build_parallel(net, layer_taps: list[np.ndarray], neighbors: np.ndarray):
+  """The jitted one-pass network of `WavefrontCoder.parallel_tables`: buffers (x (rows, 1) with every symbol's
+  value, hidden (rows, C) zeros) -> (logits, freqs) (rows - 1 - padding, L), each layer over all rows in chunks
+  of `_PARALLEL_CHUNK`. The pad row (the last) keeps its initial value, as in the step coder."""
+  columns = _tap_columns(layer_taps)
+  rows = neighbors.shape[0]  # = buffer rows - 1: every row but the pad row
+  chunks = -(-rows // _PARALLEL_CHUNK)
+  pad_row = rows
+  nb = np.full((chunks * _PARALLEL_CHUNK, neighbors.shape[1]), pad_row, np.int32)
+  nb[:rows] = neighbors
+  nb = jax.device_put(nb.reshape(chunks, _PARALLEL_CHUNK, -1))
+  num_layers = len(layer_taps)
+  num_res = (num_layers - 2) // 2
+
+  def layer(buf, i, activation):
+    def chunk(nbc):
+      patch = jnp.take(buf, nbc[:, columns[i]], axis=0).reshape(nbc.shape[0], -1)
+      return activation(net.dense(i, patch, jnp))
+    return jax.lax.map(chunk, nb).reshape(chunks * _PARALLEL_CHUNK, -1)[:rows]
+
+  def write(buf, value):
+    return buf.at[:rows].set(value.astype(buf.dtype))
+
+  @jax.jit
+  def run(bufs):
+    x, *hidden = bufs
+    h = layer(x, 0, lambda v: net.relu(v, jnp))
+    hidden[0] = write(hidden[0], h)
+    for r in range(num_res):
+      hidden[2 * r + 1] = write(hidden[2 * r + 1], layer(hidden[2 * r], 1 + 2 * r, lambda v: net.relu(v, jnp)))
+      h = net.add(h, layer(hidden[2 * r + 1], 2 + 2 * r, lambda v: v), jnp)
+      hidden[2 * r + 2] = write(hidden[2 * r + 2], h)
+    return net.outputs(layer(hidden[-1], num_layers - 1, lambda v: v))
+
+  return run
+
+
 def _build_step(net, layer_taps: list[np.ndarray], neighbors: np.ndarray):
   """The jitted step: write the previous step's symbol values, then every layer at this step's ranks.
 
@@ -198,10 +271,8 @@ def _build_step(net, layer_taps: list[np.ndarray], neighbors: np.ndarray):
   which recompute them before anyone reads them (every tap points to an earlier rank or to the row itself).
   Index arithmetic is int32 whatever JAX_ENABLE_X64 says.
   """
-  neighbors = jnp.asarray(neighbors, jnp.int32)  # (rows, T) with T the taps of mask B (layer 0 drops the centre)
-  taps_b = layer_taps[-1]
-  columns = [np.array([int(np.flatnonzero(np.all(taps_b == t, axis=1))[0]) for t in taps], np.int32)
-             for taps in layer_taps]
+  neighbors = jax.device_put(np.asarray(neighbors, np.int32))  # (rows, T): T the taps of mask B (layer 0 drops the centre)
+  columns = _tap_columns(layer_taps)
   num_layers = len(layer_taps)
   num_res = (num_layers - 2) // 2
   zero = np.int32(0)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jcomp.coding import coder, probabilities
-from jcomp.models import build_context_model, integer
+from jcomp.models import build_context_model, integer, masked3d
 from tests.models.test_context_contract import CENTERS, SHAPE, _model, _model_config
 
 VARIANTS = ["masked3d", "masked3d_k255"]
@@ -54,6 +54,22 @@ def test_jitted_tables_equal_the_numpy_reference_bit_for_bit(variant):
     # The NumPy reference coder (no JAX) along the same schedule emits the same tables.
     ref_freqs, _ = _run(integer.ReferenceCoder(im, SHAPE, coder_.schedule), symbols)
     np.testing.assert_array_equal(ref_freqs, reference)
+
+
+@pytest.mark.parametrize("chunk", [7, 4096])  # rows per chunk: several chunks with a ragged last one; one
+def test_the_encoders_one_pass_gives_the_decoders_step_tables_bit_for_bit(chunk, monkeypatch):
+  monkeypatch.setattr(masked3d, "_PARALLEL_CHUNK", chunk)
+  model, _, _ = _model("masked3d")
+  im = _integer("masked3d")
+  coder_ = model.integer_step_coder(im, SHAPE)
+  assert coder_.parallel and not model.step_coder(*_model("masked3d")[1:], SHAPE).parallel
+  order = tuple(np.concatenate(coder_.schedule).T)
+  for seed in range(2):
+    symbols = np.random.default_rng(seed).integers(0, len(CENTERS), SHAPE).astype(np.int32)
+    logits, freqs = coder_.parallel_tables(symbols)
+    step_freqs, step_logits = _run(coder_, symbols)
+    np.testing.assert_array_equal(freqs, step_freqs[order])
+    np.testing.assert_array_equal(logits, step_logits[order])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
